@@ -1,0 +1,36 @@
+# Every target sets itself up: the first run creates .venv and installs the project with uv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+export UV_COMPILE_BYTECODE := 1
+export PYTHONDONTWRITEBYTECODE :=
+
+.PHONY: test lint mock bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'
+	touch $@
+
+## make test: the whole suite, in parallel
+test: $(STAMP)
+	$(PY) -m pytest -n auto -q
+
+## make lint: ruff and mypy, as CI gates
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+## make mock: serve the mock venue on 127.0.0.1:8080
+mock: $(STAMP)
+	$(VENV)/bin/mock-exchange serve --host 127.0.0.1 --port 8080
+
+## make bench: speed benchmarks, figures to benchmarks/results/
+bench: $(STAMP)
+	$(PY) -m benchmarks.matching
+	$(PY) -m benchmarks.rest_throughput
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,209 @@
+"""The mock venue as an ASGI app: ``create_app()`` wires the venue, accounts, clock, rate
+limiter, market simulator and routes, declared as data.
+
+``MockExchange`` is the service object behind the routes: it owns the venue and the
+accounts, knows the time from the injected clock, and carries out due work (asynchronous
+cancels, the market's agents) whenever it is asked to ``advance``: on a timer under a live
+server, before every request, and by hand under a virtual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from mock_exchange import admin, auth, errors, rest, views
+from mock_exchange.accounts import Account, demo_account, load_accounts
+from mock_exchange.admin import AdminError
+from mock_exchange.candles import CandleStore
+from mock_exchange.clock import Clock, LiveClock
+from mock_exchange.errors import VenueError
+from mock_exchange.market import MarketSimulator
+from mock_exchange.middleware import VenueFrontDoor
+from mock_exchange.model import Fill, Order
+from mock_exchange.ratelimit import RateLimiter
+from mock_exchange.rules import ASSETS, DEFAULT_PAIRS, PairRules
+from mock_exchange.settings import MockSettings
+from mock_exchange.venue import Venue
+
+__all__ = ["MockExchange", "create_app"]
+
+log = logging.getLogger("mock_exchange")
+
+
+class MockExchange:
+    def __init__(
+        self,
+        settings: MockSettings,
+        clock: Clock,
+        accounts: list[Account] | None = None,
+        pairs: tuple[PairRules, ...] = DEFAULT_PAIRS,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        # Separate streams, so that adding an account does not change the market.
+        self._ids = random.Random(f"{settings.seed}:ids")
+        self._credentials = random.Random(f"{settings.seed}:credentials")
+        self.venue = Venue(pairs, self._ids, settings.venue)
+        self.candles = CandleStore()
+        self.venue.subscribe(self.candles.on_event)
+        self.limiter = RateLimiter(
+            scale=settings.rate_limit_scale, enabled=settings.rate_limits
+        )
+        self.admin_token = settings.admin_token or secrets.token_urlsafe(24)
+        self.accounts: dict[str, Account] = {}
+        self._secrets: dict[str, bytes] = {}
+        if accounts is None:
+            if settings.accounts_file is not None:
+                accounts = load_accounts(settings.accounts_file)
+            else:
+                accounts = [demo_account(self._credentials)]
+        for account in accounts:
+            self.add_account(account)
+        self.market: MarketSimulator | None = None
+        if settings.market:
+            self.market = MarketSimulator(
+                self.venue, random.Random(f"{settings.seed}:market"), now=self.now()
+            )
+
+    def now(self) -> int:
+        return self.clock.now_ms()
+
+    def advance(self) -> None:
+        now = self.now()
+        self.venue.advance(now)
+        if self.market is not None:
+            self.market.step(now)
+
+    # -- accounts ----------------------------------------------------------------------
+
+    def new_credentials(self) -> Account:
+        return demo_account(self._credentials, name="")
+
+    def add_account(self, account: Account) -> None:
+        if account.key in self.accounts:
+            raise ValueError(f"account {account.key} exists")
+        self.accounts[account.key] = account
+        self._secrets[account.key] = account.secret_bytes
+        self.venue.open_account(account.key)
+        for asset, amount in account.balances.items():
+            self.venue.fund(account.key, asset, amount, self.now())
+
+    def secret_of(self, key: str) -> bytes | None:
+        return self._secrets.get(key)
+
+    def is_account(self, key: str) -> bool:
+        return key in self._secrets
+
+    def authenticate(self, headers: Mapping[str, str]) -> str:
+        return auth.verify(headers, self.secret_of, self.now(), self.settings.stamp_window_ms)
+
+    def assets(self) -> list[str]:
+        return list(ASSETS)
+
+    # -- what the venue's views show --------------------------------------------------------
+
+    def visible_open_orders(self, account: str, pair: str | None) -> list[Order]:
+        return self.venue.open_orders(account, pair)
+
+    def visible_account_orders(self, account: str, pair: str) -> list[Order]:
+        return self.venue.account_orders(account, pair)
+
+    def visible_order(self, account: str, order_id: int) -> Order | None:
+        return self.venue.order_of(account, order_id)
+
+    def visible_fills(self, account: str) -> list[Fill]:
+        return self.venue.account_fills(account)
+
+    def ticker(self, rules: PairRules) -> dict[str, Any]:
+        now = self.now()
+        day = self.candles.day(rules.name, now)
+        return views.ticker(rules, self.venue.books[rules.name], day, now)
+
+
+async def _venue_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, VenueError)
+    mock: MockExchange = request.app.state.mock
+    success = exc.status == 401 and mock.settings.auth_failure_success
+    return JSONResponse(views.error_body(exc, success=success), status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        error = errors.METHOD_NOT_ALLOWED()
+    elif exc.status_code == 404:
+        error = errors.NOT_FOUND()
+    else:
+        error = VenueError(exc.status_code, "INVALID_REQUEST", exc.status_code)
+    return JSONResponse(views.error_body(error), status_code=error.status, headers=exc.headers)
+
+
+async def _admin_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AdminError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+def create_app(
+    settings: MockSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    accounts: list[Account] | None = None,
+    mock: MockExchange | None = None,
+) -> Starlette:
+    """The ASGI app. Pass ``mock`` to serve an existing venue (the harness does)."""
+    settings = settings or MockSettings()
+    if mock is None:
+        mock = MockExchange(settings, clock or LiveClock(), accounts)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ticker = asyncio.create_task(_tick(mock))
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    app = Starlette(
+        routes=[*rest.routes, *admin.routes],
+        middleware=[
+            Middleware(
+                VenueFrontDoor,
+                limiter=mock.limiter,
+                now=mock.now,
+                known_key=mock.is_account,
+            )
+        ],
+        exception_handlers={
+            VenueError: _venue_error,
+            HTTPException: _http_error,
+            AdminError: _admin_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.mock = mock
+    return app
+
+
+async def _tick(mock: MockExchange) -> None:
+    """Carry out due work between requests: cancels that took effect, the market's agents."""
+    interval = mock.settings.tick_ms / 1000
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            mock.advance()
+        except Exception:
+            log.exception("market tick failed")

@@ -1,0 +1,112 @@
+"""``mock-exchange``: serve the mock venue under uvicorn.
+
+A thin parser over plain functions: ``settings_from_args`` builds the one settings object,
+``serve`` runs it. uvicorn handles SIGINT and SIGTERM with a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from mock_exchange.accounts import AccountsError
+from mock_exchange.app import MockExchange, create_app
+from mock_exchange.clock import LiveClock
+from mock_exchange.settings import MockSettings
+from mock_exchange.venue import VenueConfig
+
+__all__ = ["build_parser", "main", "settings_from_args"]
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be zero or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mock-exchange", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the venue's REST surface")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--seed", type=int, default=0, help="seeds the market and the ids")
+    serve.add_argument("--accounts", type=Path, help="TOML file of [[account]] tables")
+    serve.add_argument("--no-market", action="store_true", help="no simulated traders")
+    serve.add_argument(
+        "--rate-limits", choices=("on", "off"), default="on", help="the venue's 429s"
+    )
+    serve.add_argument(
+        "--rate-limit-scale", type=_positive_float, default=1.0,
+        help="multiply every endpoint's limit (0.1: ten times stricter)",
+    )
+    serve.add_argument(
+        "--cancel-delay-ms", type=_non_negative_int, default=250,
+        help="how long an accepted cancel takes to leave the book",
+    )
+    serve.add_argument("--admin-token", help="bearer token for /__admin (default: random)")
+    serve.add_argument("--log-level", default="warning")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> MockSettings:
+    return MockSettings(
+        seed=args.seed,
+        accounts_file=args.accounts,
+        market=not args.no_market,
+        venue=VenueConfig(cancel_delay_ms=args.cancel_delay_ms),
+        rate_limits=args.rate_limits == "on",
+        rate_limit_scale=args.rate_limit_scale,
+        admin_token=args.admin_token,
+    )
+
+
+def announce(mock: MockExchange, host: str, port: int, out: TextIO) -> None:
+    """What an operator needs to connect, printed once at start (to stdout, never a log)."""
+    print(f"mock-exchange: serving BTCTurk REST on http://{host}:{port}", file=out)
+    print(f"mock-exchange: admin bearer token: {mock.admin_token}", file=out)
+    if mock.settings.accounts_file is None:
+        for account in mock.accounts.values():
+            print(f"mock-exchange: demo account key:    {account.key}", file=out)
+            print(f"mock-exchange: demo account secret: {account.secret}", file=out)
+    else:
+        print(f"mock-exchange: {len(mock.accounts)} account(s) from "
+              f"{mock.settings.accounts_file}", file=out)
+    out.flush()
+
+
+def serve(settings: MockSettings, host: str, port: int, log_level: str) -> int:
+    import uvicorn
+
+    mock = MockExchange(settings, LiveClock())
+    app = create_app(settings, mock=mock)
+    announce(mock, host, port, sys.stdout)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+    uvicorn.Server(config).run()
+    print("mock-exchange: stopped", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        return serve(settings, args.host, args.port, args.log_level)
+    except (AccountsError, ValueError) as exc:
+        print(f"mock-exchange: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

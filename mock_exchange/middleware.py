@@ -1,0 +1,119 @@
+"""The venue's front door, as plain ASGI middleware: path normalisation, per-endpoint rate
+limits with the venue's 429, and a guard that turns any unexpected failure into the venue's
+500 envelope instead of a bare traceback.
+
+Paths are matched case-insensitively and without a trailing slash, as the venue's ASP.NET
+routing does (reference §1); the admin surface keeps its case.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_exchange import errors
+from mock_exchange.ratelimit import Decision, RateLimiter
+from mock_exchange.views import error_body
+
+__all__ = ["VenueFrontDoor"]
+
+log = logging.getLogger("mock_exchange.http")
+ADMIN_PREFIX = "/__admin"
+
+
+def _json_response(status: int, body: Any, headers: list[tuple[bytes, bytes]]) -> list[Message]:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    return [
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        },
+        {"type": "http.response.body", "body": payload},
+    ]
+
+
+def too_many_requests_body(decision: Decision) -> dict[str, Any]:
+    assert decision.rule is not None
+    period = decision.rule.period_text
+    details = f"Quota exceeded. Maximum allowed: {decision.limit} per {period}."
+    if decision.policy == "account":
+        # The account variant's text is truncated in the reference; this ending is a guess.
+        details += f" Please try again in {decision.retry_after_s} second(s)."
+    return {
+        "message": errors.TOO_MANY_REQUESTS.message,
+        "success": False,
+        "code": 429,
+        "details": details,
+        "limit": str(decision.limit),
+        "period": period,
+        "policy": decision.policy,
+    }
+
+
+class VenueFrontDoor:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        now: Callable[[], int],
+        known_key: Callable[[str], bool],
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.now = now
+        self.known_key = known_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not path.startswith(ADMIN_PREFIX):
+            normal = path.lower().rstrip("/") or "/"
+            if normal != path:
+                scope = dict(scope, path=normal, raw_path=normal.encode())
+            denied = self._rate_limit(scope)
+            if denied is not None:
+                for message in denied:
+                    await send(message)
+                return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            for message in _json_response(500, error_body(errors.INTERNAL_ERROR), []):
+                await send(message)
+
+    def _rate_limit(self, scope: Scope) -> list[Message] | None:
+        client = scope.get("client")
+        ip = client[0] if client else "unknown"
+        account = None
+        for name, value in scope["headers"]:
+            if name == b"x-pck":
+                key = value.decode("latin-1").strip()
+                account = key if self.known_key(key) else None
+                break
+        decision = self.limiter.check(scope["method"], scope["path"], ip, account, self.now())
+        if decision.allowed:
+            return None
+        headers = [(b"retry-after", str(decision.retry_after_s).encode())]
+        return _json_response(429, too_many_requests_body(decision), headers)

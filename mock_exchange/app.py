@@ -15,7 +15,7 @@ import logging
 import random
 import secrets
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,13 +29,15 @@ from mock_exchange.admin import AdminError
 from mock_exchange.candles import CandleStore
 from mock_exchange.clock import Clock, LiveClock
 from mock_exchange.errors import VenueError
-from mock_exchange.market import MarketSimulator
 from mock_exchange.middleware import VenueFrontDoor
 from mock_exchange.model import Fill, Order
 from mock_exchange.ratelimit import RateLimiter
 from mock_exchange.rules import ASSETS, DEFAULT_PAIRS, PairRules
 from mock_exchange.settings import MockSettings
 from mock_exchange.venue import Venue
+
+if TYPE_CHECKING:
+    from mock_exchange.market import MarketSimulator
 
 __all__ = ["MockExchange", "create_app"]
 
@@ -73,6 +75,8 @@ class MockExchange:
             self.add_account(account)
         self.market: MarketSimulator | None = None
         if settings.market:
+            from mock_exchange.market import MarketSimulator
+
             self.market = MarketSimulator(
                 self.venue, random.Random(f"{settings.seed}:market"), now=self.now()
             )

@@ -7,6 +7,7 @@ A thin parser over plain functions: ``settings_from_args`` builds the one settin
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,6 +94,11 @@ def serve(settings: MockSettings, host: str, port: int, log_level: str) -> int:
     app = create_app(settings, mock=mock)
     announce(mock, host, port, sys.stdout)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
+    # handler that was installed before it ran; a no-op one lets us exit 0 after the
+    # clean shutdown instead of dying by the signal.
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda *_: None)
     uvicorn.Server(config).run()
     print("mock-exchange: stopped", flush=True)
     return 0

@@ -3,6 +3,7 @@ socket, prints what a client needs, and shuts down cleanly on SIGTERM and SIGINT
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -72,12 +73,19 @@ def test_without_a_file_a_demo_account_is_printed(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "mock_exchange.cli", "serve", "--port", str(port), "--no-market"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(4)]
-        assert any("demo account key:" in line for line in lines)
-        assert any("demo account secret:" in line for line in lines)
+        seen: list[str] = []
+        while not ("demo account secret:" in "".join(seen)) and len(seen) < 50:
+            line = process.stdout.readline()
+            if not line:  # the process ended
+                break
+            seen.append(line)
+        output = "".join(seen)
+        assert "demo account key:" in output, output
+        assert "demo account secret:" in output, output
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -198,6 +198,8 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    # The venue answers a wrong path with 404, never a redirect.
+    app.router.redirect_slashes = False
     app.state.mock = mock
     return app
 

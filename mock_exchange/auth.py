@@ -40,7 +40,7 @@ def verify(
     if secret is None:
         raise errors.AUTH_INVALID_PUBLIC_KEY()
     stamp_text = stamp_text.strip()
-    if not stamp_text.isdigit() or len(stamp_text) > 16:
+    if not (stamp_text.isascii() and stamp_text.isdigit()) or len(stamp_text) > 16:
         raise errors.AUTH_INVALID_NONCE()
     if abs(int(stamp_text) - now) > window_ms:
         raise errors.AUTH_INVALID_NONCE()

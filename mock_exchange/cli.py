@@ -7,11 +7,15 @@ A thin parser over plain functions: ``settings_from_args`` builds the one settin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
+
+import uvicorn
 
 from mock_exchange.accounts import AccountsError
 from mock_exchange.app import MockExchange, create_app
@@ -87,19 +91,30 @@ def announce(mock: MockExchange, host: str, port: int, out: TextIO) -> None:
     out.flush()
 
 
-def serve(settings: MockSettings, host: str, port: int, log_level: str) -> int:
-    import uvicorn
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus one habit: after its graceful shutdown on SIGINT or SIGTERM
+    it re-raises the signal, so the process dies by it. Here a stop signal starts the same
+    graceful shutdown and the process then exits 0."""
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for stop, handler in original.items():
+                signal.signal(stop, handler)
+
+
+def serve(settings: MockSettings, host: str, port: int, log_level: str) -> int:
     mock = MockExchange(settings, LiveClock())
     app = create_app(settings, mock=mock)
     announce(mock, host, port, sys.stdout)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
-    # handler that was installed before it ran; a no-op one lets us exit 0 after the
-    # clean shutdown instead of dying by the signal.
-    for stop in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop, lambda *_: None)
-    uvicorn.Server(config).run()
+    _Server(config).run()
     print("mock-exchange: stopped", flush=True)
     return 0
 

@@ -20,6 +20,7 @@ __all__ = [
     "parse_decimal",
     "parse_int",
     "parse_order_body",
+    "parse_order_id",
 ]
 
 # Client-id rules are UNCONFIRMED (§5.5); GUIDs are 36 characters, so 64 leaves room.
@@ -92,9 +93,21 @@ def parse_int(
     return value
 
 
+def parse_order_id(text: str | None) -> int | None:
+    """An order id: ASCII digits only (``"²".isdigit()`` is true), at most a 64-bit int."""
+    if text is None:
+        return None
+    text = text.strip()
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value < 2**63 else None
+
+
 def _enum(value: object, table: Mapping[object, str], name: str) -> str:
     key: object = value.strip().lower() if isinstance(value, str) else value
-    if isinstance(key, bool) or key not in table:
+    # Only strings and plain ints can name an enum; a list or an object is not hashable.
+    if not isinstance(key, str | int) or isinstance(key, bool) or key not in table:
         raise errors.FAILED_ORDER_PARAMETER(f"invalid {name}")
     return table[key]
 

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from mock_exchange import errors, views
 from mock_exchange.candles import DAY_MS, MINUTE_MS
 from mock_exchange.model import BUY, SELL
-from mock_exchange.parsing import parse_int, parse_order_body
+from mock_exchange.parsing import parse_int, parse_order_body, parse_order_id
 from mock_exchange.rules import PairRules
 
 if TYPE_CHECKING:
@@ -221,10 +221,10 @@ async def all_orders(request: Request) -> Response:
 async def single_order(request: Request) -> Response:
     mock = mock_of(request)
     account = mock.authenticate(request.headers)
-    raw = request.path_params["order_id"]
-    if not raw.isdigit():
+    order_id = parse_order_id(request.path_params["order_id"])
+    if order_id is None:
         raise errors.ORDER_NOT_FOUND("orderId must be an integer")
-    order = mock.visible_order(account, int(raw))
+    order = mock.visible_order(account, order_id)
     if order is None:
         raise errors.ORDER_NOT_FOUND()
     return ok(views.order_row(mock.venue.rules[order.pair], order))
@@ -253,10 +253,10 @@ async def cancel_order(request: Request) -> Response:
     mock = mock_of(request)
     account = mock.authenticate(request.headers)
     # Only the query carries the id; a body-only id gets 1052, as on the venue (§5.6).
-    raw = Query(request).get("id")
-    if raw is None or not raw.strip().isdigit():
+    order_id = parse_order_id(Query(request).get("id"))
+    if order_id is None:
         raise errors.NO_ORDER_MATCHES_YOUR_REQUEST()
-    mock.venue.cancel(account, int(raw.strip()), mock.now())
+    mock.venue.cancel(account, order_id, mock.now())
     return JSONResponse({"success": True, "message": "SUCCESS", "code": 0})
 
 

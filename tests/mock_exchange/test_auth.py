@@ -51,6 +51,7 @@ def test_each_failure_has_the_venues_message() -> None:
     assert failure(headers(NOW - 5001)) == "Unauthorized - Invalid Nonce"
     assert failure(headers(NOW // 1000)) == "Unauthorized - Invalid Nonce"  # seconds, not ms
     assert failure({**headers(), "x-stamp": "12a"}) == "Unauthorized - Invalid Nonce"
+    assert failure({**headers(), "x-stamp": "\u00b2"}) == "Unauthorized - Invalid Nonce"
     assert failure(headers(signature="AAAA")) == "Unauthorized - Invalid Signature"
     other = sign(KEY, b"another secret", NOW)
     assert failure(headers(signature=other)) == "Unauthorized - Invalid Signature"

@@ -78,7 +78,7 @@ def test_without_a_file_a_demo_account_is_printed(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         seen: list[str] = []
-        while not ("demo account secret:" in "".join(seen)) and len(seen) < 50:
+        while "demo account secret:" not in "".join(seen) and len(seen) < 50:
             line = process.stdout.readline()
             if not line:  # the process ended
                 break

@@ -54,3 +54,16 @@ def test_bad_fields_get_a_venue_error(change: dict[str, object], message: str) -
 def test_a_body_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(VenueError):
         parse_order_body([BODY])
+
+
+@pytest.mark.parametrize("text", ["²", "١٢", "9" * 5000, "-1", "1.0", "", " ", "9" * 20])
+def test_an_order_id_is_ascii_digits_within_64_bits(text: str) -> None:
+    from mock_exchange.parsing import parse_order_id
+
+    assert parse_order_id(text) is None
+
+
+def test_a_good_order_id_parses() -> None:
+    from mock_exchange.parsing import parse_order_id
+
+    assert parse_order_id(" 25000000001 ") == 25000000001

@@ -74,6 +74,7 @@ class MockExchange:
         for account in accounts:
             self.add_account(account)
         self.market: MarketSimulator | None = None
+        self._last_prune = self.now()
         if settings.market:
             from mock_exchange.market import MarketSimulator
 
@@ -89,6 +90,10 @@ class MockExchange:
         self.venue.advance(now)
         if self.market is not None:
             self.market.step(now)
+            if now - self._last_prune >= 60_000:
+                self._last_prune = now
+                agents = {agent.account for agent in self.market.agents}
+                self.venue.forget_closed(agents, now - self.settings.agent_history_ms)
 
     # -- accounts ----------------------------------------------------------------------
 

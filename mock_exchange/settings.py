@@ -26,6 +26,9 @@ class MockSettings:
     admin_token: str | None = None  # None: a random one, printed at start
     tick_ms: int = 50  # how often the live server carries out due work (cancels, market)
     max_body_bytes: int = 64 * 1024
+    # The market's agents' closed orders and fills are forgotten after this long, so a
+    # server left running does not grow without bound; every other account keeps all.
+    agent_history_ms: int = 10 * 60_000
 
     def __post_init__(self) -> None:
         if self.rate_limit_scale <= 0:

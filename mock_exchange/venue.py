@@ -391,8 +391,8 @@ class Venue:
         queue = self._cancel_queue
         while queue and queue[0][0] <= now:
             due, order_id = heapq.heappop(queue)
-            order = self.orders[order_id]
-            if not order.is_open or order.cancel_due != due:
+            order = self.orders.get(order_id)
+            if order is None or not order.is_open or order.cancel_due != due:
                 continue  # filled while the cancel was in flight
             if order.triggered:
                 self.books[order.pair].remove(order)
@@ -402,6 +402,26 @@ class Venue:
 
     def next_due(self) -> int | None:
         return self._cancel_queue[0][0] if self._cancel_queue else None
+
+    def forget_closed(self, accounts: set[str], before: int) -> int:
+        """Drop closed orders and fills of ``accounts`` last touched before ``before``.
+
+        The market's agents trade all day; keeping their history forever would grow the
+        mock by hundreds of megabytes an hour. Accounts not named keep everything.
+        """
+        dropped = 0
+        for account in accounts:
+            orders = self._orders_by_account.get(account, {})
+            stale = [i for i, o in orders.items() if not o.is_open and o.updated < before]
+            for order_id in stale:
+                del orders[order_id]
+                del self.orders[order_id]
+            dropped += len(stale)
+            fills = self._fills_by_account.get(account)
+            if fills:
+                self._fills_by_account[account] = [f for f in fills if f.timestamp >= before]
+        self.fills = [f for f in self.fills if f.account not in accounts or f.timestamp >= before]
+        return dropped
 
     # -- views ---------------------------------------------------------------------------
 

@@ -233,3 +233,13 @@ def test_fee_schedule_rounds_down_to_eight_decimals() -> None:
     fee, tax = FeeSchedule().charge(D("0.123456789"), maker=False)
     assert fee == D("0.00018518")
     assert tax == D("0.00003333")
+
+
+def test_closed_history_of_named_accounts_can_be_forgotten(venue: Venue) -> None:
+    sell = venue.submit("maker", limit("sell", "0.1", "4000000"), 1000)
+    venue.submit("taker", limit("buy", "0.1", "4000000"), 1000)
+    resting = venue.submit("maker", limit("sell", "0.1", "4100000"), 1000)
+    assert venue.forget_closed({"maker"}, before=2000) == 1
+    assert sell.id not in venue.orders and resting.id in venue.orders, "open orders stay"
+    assert [f.account for f in venue.fills] == ["taker"], "other accounts keep their fills"
+    assert venue.account_fills("maker") == []

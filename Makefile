@@ -31,6 +31,7 @@ mock: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.matching
 	$(PY) -m benchmarks.rest_throughput
+	$(PY) -m benchmarks.rest_throughput --client raw
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -81,7 +81,7 @@ class VenueFrontDoor:
             normal = path.lower().rstrip("/") or "/"
             if normal != path:
                 scope = dict(scope, path=normal, raw_path=normal.encode())
-            denied = self._rate_limit(scope)
+            denied = self._rate_limit(scope) if self.limiter.enabled else None
             if denied is not None:
                 for message in denied:
                     await send(message)

@@ -100,7 +100,7 @@ class VenueFrontDoor:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if started:
                 raise
-            for message in _json_response(500, error_body(errors.INTERNAL_ERROR), []):
+            for message in _json_response(500, error_body(errors.INTERNAL_ERROR()), []):
                 await send(message)
 
     def _rate_limit(self, scope: Scope) -> list[Message] | None:

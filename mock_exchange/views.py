@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from mock_exchange.candles import Candle, DayStats
-from mock_exchange.errors import ErrorCode, VenueError
+from mock_exchange.errors import VenueError
 from mock_exchange.events import PublicTrade
 from mock_exchange.ledger import Balance
 from mock_exchange.matching import Book, BookSide
@@ -57,11 +57,10 @@ def envelope(data: Any, message: str | None = None) -> Json:
     return {"data": data, "success": True, "message": message, "code": 0}
 
 
-def error_body(error: VenueError | ErrorCode, success: bool = False) -> Json:
+def error_body(error: VenueError, success: bool = False) -> Json:
     body: Json = {"success": success, "message": error.message, "code": error.code}
-    details = getattr(error, "details", None)
-    if details:
-        body["details"] = details
+    if error.details:
+        body["details"] = error.details
     return body
 
 

@@ -21,6 +21,7 @@ test: $(STAMP)
 ## make lint: ruff and mypy, as CI gates
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 ## make mock: serve the mock venue on 127.0.0.1:8080

@@ -124,8 +124,12 @@ def load_accounts(path: Path) -> list[Account]:
         raise AccountsError(f"{path}: {exc}") from None
 
 
-DEMO_BALANCES = {"TRY": Decimal("1000000"), "BTC": Decimal("1"), "ETH": Decimal("10"),
-                 "USDT": Decimal("10000")}
+DEMO_BALANCES = {
+    "TRY": Decimal("1000000"),
+    "BTC": Decimal("1"),
+    "ETH": Decimal("10"),
+    "USDT": Decimal("10000"),
+}
 
 
 def demo_account(bits: RandomBits, name: str = "demo") -> Account:

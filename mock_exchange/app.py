@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from mock_exchange import admin, auth, errors, rest, views
 from mock_exchange.accounts import Account, demo_account, load_accounts
@@ -32,6 +32,7 @@ from mock_exchange.errors import VenueError
 from mock_exchange.middleware import VenueFrontDoor
 from mock_exchange.model import Fill, Order
 from mock_exchange.ratelimit import RateLimiter
+from mock_exchange.responses import JSON
 from mock_exchange.rules import ASSETS, DEFAULT_PAIRS, PairRules
 from mock_exchange.settings import MockSettings
 from mock_exchange.venue import Venue
@@ -60,9 +61,7 @@ class MockExchange:
         self.venue = Venue(pairs, self._ids, settings.venue)
         self.candles = CandleStore()
         self.venue.subscribe(self.candles.on_event)
-        self.limiter = RateLimiter(
-            scale=settings.rate_limit_scale, enabled=settings.rate_limits
-        )
+        self.limiter = RateLimiter(scale=settings.rate_limit_scale, enabled=settings.rate_limits)
         self.admin_token = settings.admin_token or secrets.token_urlsafe(24)
         self.accounts: dict[str, Account] = {}
         self._secrets: dict[str, bytes] = {}
@@ -145,7 +144,7 @@ async def _venue_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, VenueError)
     mock: MockExchange = request.app.state.mock
     success = exc.status == 401 and mock.settings.auth_failure_success
-    return JSONResponse(views.error_body(exc, success=success), status_code=exc.status)
+    return JSON(views.error_body(exc, success=success), status_code=exc.status)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -156,12 +155,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = errors.NOT_FOUND()
     else:
         error = VenueError(exc.status_code, "INVALID_REQUEST", exc.status_code)
-    return JSONResponse(views.error_body(error), status_code=error.status, headers=exc.headers)
+    return JSON(views.error_body(error), status_code=error.status, headers=exc.headers)
 
 
 async def _admin_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AdminError)
-    return JSONResponse({"error": exc.message}, status_code=exc.status)
+    return JSON({"error": exc.message}, status_code=exc.status)
 
 
 def create_app(
@@ -186,6 +185,11 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
 
+    handlers: dict[Any, Any] = {
+        VenueError: _venue_error,
+        HTTPException: _http_error,
+        AdminError: _admin_error,
+    }
     app = Starlette(
         routes=[*rest.routes, *admin.routes],
         middleware=[
@@ -194,13 +198,11 @@ def create_app(
                 limiter=mock.limiter,
                 now=mock.now,
                 known_key=mock.is_account,
+                endpoints=rest.exact_endpoints(),
+                error_handlers=handlers,
             )
         ],
-        exception_handlers={
-            VenueError: _venue_error,
-            HTTPException: _http_error,
-            AdminError: _admin_error,
-        },
+        exception_handlers=handlers,
         lifespan=lifespan,
     )
     # The venue answers a wrong path with 404, never a redirect.

@@ -8,19 +8,31 @@ key and the stamp are signed. The stamp is Unix milliseconds and must lie within
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from mock_exchange import errors
 
-__all__ = ["STAMP_WINDOW_MS", "sign", "verify"]
+__all__ = ["AUTH_HEADERS", "STAMP_WINDOW_MS", "auth_headers", "sign", "verify"]
 
 STAMP_WINDOW_MS = 5_000
+AUTH_HEADERS = (b"x-pck", b"x-stamp", b"x-signature")
+
+
+def auth_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The three auth headers from an ASGI header list (names arrive lower-cased), read once.
+
+    A repeated header keeps its first value, as Starlette's ``Headers.get`` does.
+    """
+    found: dict[str, str] = {}
+    for name, value in raw:
+        if name in AUTH_HEADERS:
+            found.setdefault(name.decode("ascii"), value.decode("latin-1"))
+    return found
 
 
 def sign(public_key: str, secret: bytes, stamp: int | str) -> str:
-    digest = hmac.new(secret, f"{public_key}{stamp}".encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret, f"{public_key}{stamp}".encode(), "sha256")
     return base64.b64encode(digest).decode("ascii")
 
 

@@ -70,8 +70,13 @@ class CandleStore:
             merged = buckets.get(bucket_start)
             if merged is None:
                 buckets[bucket_start] = Candle(
-                    bucket_start, minute.open, minute.high, minute.low, minute.close,
-                    minute.volume, minute.total,
+                    bucket_start,
+                    minute.open,
+                    minute.high,
+                    minute.low,
+                    minute.close,
+                    minute.volume,
+                    minute.total,
                 )
             else:
                 merged.merge(minute)
@@ -79,9 +84,7 @@ class CandleStore:
 
     def day(self, pair: str, now: int) -> DayStats | None:
         """Rolling 24 h statistics up to ``now``; ``None`` before the first trade."""
-        recent = [
-            c for c in self._minutes.get(pair, {}).values() if now - DAY_MS < c.start <= now
-        ]
+        recent = [c for c in self._minutes.get(pair, {}).values() if now - DAY_MS < c.start <= now]
         if not recent:
             return None
         recent.sort(key=lambda c: c.start)

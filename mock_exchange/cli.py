@@ -20,6 +20,7 @@ import uvicorn
 from mock_exchange.accounts import AccountsError
 from mock_exchange.app import MockExchange, create_app
 from mock_exchange.clock import LiveClock
+from mock_exchange.runtime import tune_gc
 from mock_exchange.settings import MockSettings
 from mock_exchange.venue import VenueConfig
 
@@ -53,11 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limits", choices=("on", "off"), default="on", help="the venue's 429s"
     )
     serve.add_argument(
-        "--rate-limit-scale", type=_positive_float, default=1.0,
+        "--rate-limit-scale",
+        type=_positive_float,
+        default=1.0,
         help="multiply every endpoint's limit (0.1: ten times stricter)",
     )
     serve.add_argument(
-        "--cancel-delay-ms", type=_non_negative_int, default=250,
+        "--cancel-delay-ms",
+        type=_non_negative_int,
+        default=250,
         help="how long an accepted cancel takes to leave the book",
     )
     serve.add_argument("--admin-token", help="bearer token for /__admin (default: random)")
@@ -86,8 +91,10 @@ def announce(mock: MockExchange, host: str, port: int, out: TextIO) -> None:
             print(f"mock-exchange: demo account key:    {account.key}", file=out)
             print(f"mock-exchange: demo account secret: {account.secret}", file=out)
     else:
-        print(f"mock-exchange: {len(mock.accounts)} account(s) from "
-              f"{mock.settings.accounts_file}", file=out)
+        print(
+            f"mock-exchange: {len(mock.accounts)} account(s) from {mock.settings.accounts_file}",
+            file=out,
+        )
     out.flush()
 
 
@@ -114,6 +121,7 @@ def serve(settings: MockSettings, host: str, port: int, log_level: str) -> int:
     app = create_app(settings, mock=mock)
     announce(mock, host, port, sys.stdout)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+    tune_gc()
     _Server(config).run()
     print("mock-exchange: stopped", flush=True)
     return 0

@@ -43,11 +43,11 @@ class Ledger:
         return list(self._accounts)
 
     def balance(self, account: str, asset: str) -> Balance:
-        assets = self._accounts.setdefault(account, {})
-        bal = assets.get(asset)
-        if bal is None:
-            bal = assets[asset] = Balance()
-        return bal
+        try:
+            return self._accounts[account][asset]
+        except KeyError:
+            bal = self._accounts.setdefault(account, {}).setdefault(asset, Balance())
+            return bal
 
     def balances(self, account: str) -> dict[str, Balance]:
         return self._accounts.get(account, {})

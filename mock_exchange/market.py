@@ -208,8 +208,9 @@ class MarketSimulator:
             return
         total = rules.min_exchange_value * self.rng.randint(*self.config.quote_size)
         amount = _base_amount(rules, total, price)
-        order = self._submit(state, agent, OrderRequest(rules.name, side, "limit", amount, price),
-                             now)
+        order = self._submit(
+            state, agent, OrderRequest(rules.name, side, "limit", amount, price), now
+        )
         if order is not None and order.is_open:
             state.quotes[(side, price)] = order
             state.open_count[agent.account] += 1

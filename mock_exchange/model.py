@@ -57,9 +57,13 @@ class Order:
         return self.side == BUY and self.method in ("market", "stopmarket")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Fill:
-    """One side of one match. Every match makes two fills, maker and taker, sharing ``match_id``."""
+    """One side of one match. Every match makes two fills, maker and taker, sharing ``match_id``.
+
+    Never changed once made; not declared frozen only because a frozen dataclass takes
+    twice as long to build, and the venue builds two per match.
+    """
 
     trade_id: int
     match_id: int

@@ -7,6 +7,7 @@ with a message and code, never an exception that escapes as a 500.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
@@ -29,6 +30,8 @@ MAX_CLIENT_ID_LENGTH = 64
 # would be slow or inexact.
 _MAX_MAGNITUDE = Decimal("1e15")
 _MAX_DECIMALS = 18
+# Digits, dot, sign and exponent only: no comma, no spaces inside, no "NaN" or "Infinity".
+_DECIMAL_TEXT = re.compile(r"[0-9.+\-eE]+")
 
 _SIDES = {"buy": "buy", "sell": "sell", 0: "buy", 1: "sell"}
 # Integer enums follow the C# client's enum order (§3.2); accepting them is UNCONFIRMED.
@@ -54,7 +57,7 @@ def parse_decimal(value: object, name: str, error: ErrorCode) -> Decimal:
         number = Decimal(value)
     elif isinstance(value, str):
         text = value.strip()
-        if not text or "," in text or any(c not in "0123456789.-+eE" for c in text):
+        if _DECIMAL_TEXT.fullmatch(text) is None:
             raise error(f"{name} must be a decimal with a dot")
         try:
             number = Decimal(text)

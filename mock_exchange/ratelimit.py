@@ -85,7 +85,10 @@ class RateLimiter:
     """Counts requests per (rule, policy, subject) and decides; ``now`` is passed in."""
 
     def __init__(
-        self, rules: tuple[RateRule, ...] = DEFAULT_RULES, *, scale: float = 1.0,
+        self,
+        rules: tuple[RateRule, ...] = DEFAULT_RULES,
+        *,
+        scale: float = 1.0,
         enabled: bool = True,
     ) -> None:
         if scale <= 0:

@@ -11,21 +11,24 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from mock_exchange import errors, views
+from mock_exchange.auth import auth_headers
 from mock_exchange.candles import DAY_MS, MINUTE_MS
 from mock_exchange.model import BUY, SELL
 from mock_exchange.parsing import parse_int, parse_order_body, parse_order_id
+from mock_exchange.responses import JSON, read_body
 from mock_exchange.rules import PairRules
 
 if TYPE_CHECKING:
     from mock_exchange.app import MockExchange
 
-__all__ = ["routes"]
+__all__ = ["exact_endpoints", "routes"]
 
 THIRTY_DAYS_MS = 30 * DAY_MS
 
@@ -35,7 +38,12 @@ class Query:
 
     def __init__(self, request: Request) -> None:
         self._values: dict[str, list[str]] = {}
-        for key, value in request.query_params.multi_items():
+        query = request.scope["query_string"].decode("latin-1")
+        if "%" in query or "+" in query or ";" in query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+        else:  # nothing to unquote: what parse_qsl would return, without its machinery
+            pairs = [tuple(p.split("=", 1)) if "=" in p else (p, "") for p in query.split("&") if p]
+        for key, value in pairs:
             self._values.setdefault(key.lower(), []).append(value)
 
     def get(self, name: str) -> str | None:
@@ -49,8 +57,8 @@ class Query:
         return set(self._values)
 
 
-def ok(data: Any, message: str | None = None) -> JSONResponse:
-    return JSONResponse(views.envelope(data, message))
+def ok(data: Any, message: str | None = None) -> JSON:
+    return JSON(views.envelope(data, message))
 
 
 def mock_of(request: Request) -> MockExchange:
@@ -72,7 +80,7 @@ def _pair(mock: MockExchange, symbol: str | None, name: str = "pairSymbol") -> P
 
 
 async def server_time(request: Request) -> Response:
-    return JSONResponse(views.server_time(mock_of(request).now()))
+    return JSON(views.server_time(mock_of(request).now()))
 
 
 async def exchange_info(request: Request) -> Response:
@@ -118,8 +126,8 @@ async def trades(request: Request) -> Response:
     return ok([views.public_trade(rules, t) for t in reversed(recent)])
 
 
-def _graph_error(message: str) -> JSONResponse:
-    return JSONResponse({"s": "error", "errmsg": message}, status_code=400)
+def _graph_error(message: str) -> JSON:
+    return JSON({"s": "error", "errmsg": message}, status_code=400)
 
 
 def _seconds(query: Query, name: str, default: int) -> int:
@@ -138,13 +146,23 @@ async def ohlcs(request: Request) -> Response:
     start = _seconds(query, "from", now_s - 30 * 86_400)
     end = _seconds(query, "to", now_s)
     candles = mock.candles.candles(rules.name, start * 1000, end * 1000, DAY_MS)
-    return JSONResponse([views.ohlc_row(rules, c) for c in candles])
+    return JSON([views.ohlc_row(rules, c) for c in candles])
 
 
 _RESOLUTIONS = {
-    "1": 1, "5": 5, "15": 15, "30": 30, "60": 60, "240": 240,
-    "1d": 1440, "d": 1440, "1 d": 1440, "1440": 1440,
-    "1w": 10080, "w": 10080, "1 w": 10080,
+    "1": 1,
+    "5": 5,
+    "15": 15,
+    "30": 30,
+    "60": 60,
+    "240": 240,
+    "1d": 1440,
+    "d": 1440,
+    "1 d": 1440,
+    "1440": 1440,
+    "1w": 10080,
+    "w": 10080,
+    "1 w": 10080,
 }
 
 
@@ -161,7 +179,7 @@ async def klines(request: Request) -> Response:
     start = _seconds(query, "from", now_s - 100 * minutes * 60)
     end = _seconds(query, "to", now_s)
     candles = mock.candles.candles(rules.name, start * 1000, end * 1000, minutes * MINUTE_MS)
-    return JSONResponse(views.klines(candles))
+    return JSON(views.klines(candles))
 
 
 # -- private --------------------------------------------------------------------------------
@@ -169,7 +187,7 @@ async def klines(request: Request) -> Response:
 
 async def balances(request: Request) -> Response:
     mock = mock_of(request)
-    account = mock.authenticate(request.headers)
+    account = mock.authenticate(auth_headers(request.scope["headers"]))
     now = mock.now()
     held = mock.venue.ledger.balances(account)
     assets = list(dict.fromkeys([*mock.assets(), *held]))
@@ -178,7 +196,7 @@ async def balances(request: Request) -> Response:
 
 async def open_orders(request: Request) -> Response:
     mock = mock_of(request)
-    account = mock.authenticate(request.headers)
+    account = mock.authenticate(auth_headers(request.scope["headers"]))
     symbol = Query(request).get("pairSymbol")
     pair = _pair(mock, symbol).name if symbol else None
     asks: list[dict[str, Any]] = []
@@ -191,7 +209,7 @@ async def open_orders(request: Request) -> Response:
 
 async def all_orders(request: Request) -> Response:
     mock = mock_of(request)
-    account = mock.authenticate(request.headers)
+    account = mock.authenticate(auth_headers(request.scope["headers"]))
     query = Query(request)
     rules = _pair(mock, query.get("pairSymbol"))
     order_id = parse_int(query.get("orderId"), "orderId", default=0, minimum=0)
@@ -220,7 +238,7 @@ async def all_orders(request: Request) -> Response:
 
 async def single_order(request: Request) -> Response:
     mock = mock_of(request)
-    account = mock.authenticate(request.headers)
+    account = mock.authenticate(auth_headers(request.scope["headers"]))
     order_id = parse_order_id(request.path_params["order_id"])
     if order_id is None:
         raise errors.ORDER_NOT_FOUND("orderId must be an integer")
@@ -232,12 +250,12 @@ async def single_order(request: Request) -> Response:
 
 async def submit_order(request: Request) -> Response:
     mock = mock_of(request)
-    account = mock.authenticate(request.headers)
-    body = await request.body()
-    if len(body) > mock.settings.max_body_bytes:
+    account = mock.authenticate(auth_headers(request.scope["headers"]))
+    body = await read_body(request, mock.settings.max_body_bytes)
+    if body is None:
         raise errors.INVALID_REQUEST("request body too large")
     try:
-        payload = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+        payload = _ORDER_JSON.decode(body.decode("utf-8"))
     except (ValueError, RecursionError):
         raise errors.FAILED_ORDER_PARAMETER("body must be valid JSON") from None
     order_request = parse_order_body(payload)
@@ -249,20 +267,28 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
+# Built once: ``json.loads`` with hooks builds a new decoder on every call. Numbers become
+# Decimal exactly; NaN and Infinity are refused.
+_ORDER_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+
+
+_CANCEL_ACCEPTED = {"success": True, "message": "SUCCESS", "code": 0}
+
+
 async def cancel_order(request: Request) -> Response:
     mock = mock_of(request)
-    account = mock.authenticate(request.headers)
+    account = mock.authenticate(auth_headers(request.scope["headers"]))
     # Only the query carries the id; a body-only id gets 1052, as on the venue (§5.6).
     order_id = parse_order_id(Query(request).get("id"))
     if order_id is None:
         raise errors.NO_ORDER_MATCHES_YOUR_REQUEST()
     mock.venue.cancel(account, order_id, mock.now())
-    return JSONResponse({"success": True, "message": "SUCCESS", "code": 0})
+    return JSON(_CANCEL_ACCEPTED)
 
 
 async def user_trades(request: Request) -> Response:
     mock = mock_of(request)
-    account = mock.authenticate(request.headers)
+    account = mock.authenticate(auth_headers(request.scope["headers"]))
     query = Query(request)
     now = mock.now()
     fills = mock.visible_fills(account)
@@ -300,7 +326,7 @@ async def user_trades(request: Request) -> Response:
 async def no_transfers(request: Request) -> Response:
     """Crypto and fiat transfers: the mock has no deposits or withdrawals to report."""
     mock = mock_of(request)
-    mock.authenticate(request.headers)
+    mock.authenticate(auth_headers(request.scope["headers"]))
     return ok([], "SUCCESS")
 
 
@@ -324,3 +350,18 @@ routes = [
     Route("/api/v1/users/transactions/crypto", no_transfers, methods=["GET"]),
     Route("/api/v1/users/transactions/fiat", no_transfers, methods=["GET"]),
 ]
+
+
+def exact_endpoints() -> dict[tuple[str, str], Any]:
+    """(method, path) to handler for the routes without path parameters, for direct dispatch.
+
+    HEAD is left to the router, which answers it for every GET route.
+    """
+    table: dict[tuple[str, str], Any] = {}
+    for route in routes:
+        if "{" in route.path:
+            continue
+        for method in route.methods or ():
+            if method != "HEAD":
+                table[(method, route.path)] = route.endpoint
+    return table

@@ -53,6 +53,13 @@ def decimals_of(value: Decimal) -> int:
     return max(0, -exponent)
 
 
+def _too_precise(value: Decimal, scale: int) -> bool:
+    """``decimals_of(value) > scale``, without normalising in the common case."""
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return -exponent > scale and decimals_of(value) > scale
+
+
 def validate(
     request: OrderRequest,
     rules: PairRules,
@@ -65,7 +72,7 @@ def validate(
     if request.quantity <= 0:
         raise request.family_error("quantity must be positive")
     quantity_scale = rules.quote_scale if request.sized_in_quote else rules.base_scale
-    if decimals_of(request.quantity) > quantity_scale:
+    if _too_precise(request.quantity, quantity_scale):
         raise errors.FAILED_INVALID_QUANTITY_SCALE()
     if request.method in ("limit", "stoplimit"):
         if request.price is None or request.price <= 0:
@@ -94,7 +101,7 @@ def validate(
 def _check_price(
     price: Decimal, rules: PairRules, scale_error: ErrorCode, enforce_tick_size: bool
 ) -> None:
-    if decimals_of(price) > rules.price_decimals:
+    if _too_precise(price, rules.price_decimals):
         raise scale_error()
     if enforce_tick_size and price % rules.tick_size != 0:
         raise scale_error(f"price must be a multiple of {rules.tick_size}")

@@ -12,7 +12,6 @@ Every change is announced to the subscribers as an event from ``events``.
 from __future__ import annotations
 
 import heapq
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -88,6 +87,7 @@ class Venue:
         config: VenueConfig | None = None,
     ) -> None:
         self.config = config or VenueConfig()
+        self._reserve_factor = self.config.fees.reserve_factor()
         self.rules: dict[str, PairRules] = {p.name: p for p in pairs}
         self.books: dict[str, Book] = {name: Book(name) for name in self.rules}
         self.ledger = Ledger()
@@ -188,7 +188,11 @@ class Venue:
         return order
 
     def _new_client_id(self) -> str:
-        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        """A random version-4 GUID, as ``str(uuid.UUID(int=bits, version=4))`` gives it."""
+        bits = self._ids.getrandbits(128)
+        bits = (bits & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
+        h = f"{bits:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _check_stop(self, request: OrderRequest, book: Book, pair: str) -> None:
         if request.method not in ("stoplimit", "stopmarket"):
@@ -207,7 +211,7 @@ class Venue:
         """The asset and amount an order holds while it is open."""
         if request.side == SELL:
             return rules.base, request.quantity
-        factor = self.config.fees.reserve_factor()
+        factor = self._reserve_factor
         if request.sized_in_quote:
             return rules.quote, request.quantity * factor
         assert request.price is not None
@@ -278,8 +282,14 @@ class Venue:
         if maker.left <= 0:
             self._finish(maker, OrderStatus.CLOSED, "filled", now)
         side = taker.side
-        trade = PublicTrade(str(match_id + 637_544_252_214_980_000), taker.pair, match.price,
-                            match.amount, side, now)
+        trade = PublicTrade(
+            str(match_id + 637_544_252_214_980_000),
+            taker.pair,
+            match.price,
+            match.amount,
+            side,
+            now,
+        )
         self.public_trades[taker.pair].append(trade)
         self.last_price[taker.pair] = match.price
         self._emit(trade)
@@ -294,7 +304,7 @@ class Venue:
         if order.side == BUY:
             lock_price = match.price if order.sized_in_quote else order.price
             assert lock_price is not None
-            release = min(match.amount * lock_price * fees.reserve_factor(), order.locked)
+            release = min(match.amount * lock_price * self._reserve_factor, order.locked)
             self.ledger.spend_locked(order.account, rules.quote, release, notional + fee + tax)
             self.ledger.credit(order.account, rules.base, match.amount)
         else:
@@ -327,7 +337,10 @@ class Venue:
         self._next_trade_id += 1
         order.fills.append(fill.trade_id)
         self.fills.append(fill)
-        self._fills_by_account.setdefault(order.account, []).append(fill)
+        by_account = self._fills_by_account.get(order.account)
+        if by_account is None:
+            by_account = self._fills_by_account[order.account] = []
+        by_account.append(fill)
         return fill
 
     def _finish(self, order: Order, status: str, reason: str, now: int) -> None:

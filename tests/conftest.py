@@ -34,15 +34,23 @@ ALICE = Account(
     key="7a1c0e3e-0b5d-4c55-9d0a-1e2f3a4b5c6d",
     secret="YWxpY2Utc2VjcmV0LWFsaWNlLXNlY3JldC1hbGljZSE=",
     name="alice",
-    balances={"TRY": Decimal("10000000"), "BTC": Decimal("5"), "ETH": Decimal("50"),
-              "USDT": Decimal("100000")},
+    balances={
+        "TRY": Decimal("10000000"),
+        "BTC": Decimal("5"),
+        "ETH": Decimal("50"),
+        "USDT": Decimal("100000"),
+    },
 )
 BOB = Account(
     key="0d9e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a",
     secret="Ym9iLXNlY3JldC1ib2Itc2VjcmV0LWJvYi1zZWNyZXQ=",
     name="bob",
-    balances={"TRY": Decimal("10000000"), "BTC": Decimal("5"), "ETH": Decimal("50"),
-              "USDT": Decimal("100000")},
+    balances={
+        "TRY": Decimal("10000000"),
+        "BTC": Decimal("5"),
+        "ETH": Decimal("50"),
+        "USDT": Decimal("100000"),
+    },
 )
 
 
@@ -137,8 +145,13 @@ class LiveServer:
 def write_accounts(path: Path, accounts: list[Account]) -> Path:
     lines = []
     for account in accounts:
-        lines += ["[[account]]", f'key = "{account.key}"', f'secret = "{account.secret}"',
-                  f'name = "{account.name}"', "[account.balances]"]
+        lines += [
+            "[[account]]",
+            f'key = "{account.key}"',
+            f'secret = "{account.secret}"',
+            f'name = "{account.name}"',
+            "[account.balances]",
+        ]
         lines += [f'{asset} = "{amount}"' for asset, amount in account.balances.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -149,9 +162,22 @@ def start_server(tmp: Path, *extra: str) -> LiveServer:
     port = free_port()
     accounts = write_accounts(tmp / "accounts.toml", [ALICE, BOB])
     process = subprocess.Popen(
-        [sys.executable, "-m", "mock_exchange.cli", "serve", "--port", str(port),
-         "--accounts", str(accounts), "--admin-token", ADMIN_TOKEN, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mock_exchange.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--accounts",
+            str(accounts),
+            "--admin-token",
+            ADMIN_TOKEN,
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + 60

@@ -15,8 +15,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # siblings). time, random and asyncio are banned even though they are stdlib.
 PURE = {
     "mock_exchange": [
-        "matching", "ledger", "model", "rules", "validation", "errors", "events", "venue",
-        "ratelimit", "auth", "parsing", "candles", "views",
+        "matching",
+        "ledger",
+        "model",
+        "rules",
+        "validation",
+        "errors",
+        "events",
+        "venue",
+        "ratelimit",
+        "auth",
+        "parsing",
+        "candles",
+        "views",
     ],
     "bot": ["core"],
 }

@@ -21,8 +21,11 @@ def secret_of(key: str) -> bytes | None:
 
 
 def headers(stamp: int = NOW, key: str = KEY, signature: str | None = None) -> dict[str, str]:
-    return {"x-pck": key, "x-stamp": str(stamp),
-            "x-signature": signature if signature is not None else sign(key, SECRET, stamp)}
+    return {
+        "x-pck": key,
+        "x-stamp": str(stamp),
+        "x-signature": signature if signature is not None else sign(key, SECRET, stamp),
+    }
 
 
 def failure(h: dict[str, str]) -> str:

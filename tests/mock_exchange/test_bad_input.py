@@ -128,8 +128,13 @@ def post_order(body: bytes, auth: Auth | None = None, **kw: Any) -> Req:
     return Req("POST", "/api/v1/order", auth=auth or valid_auth(), body=body, **kw)
 
 
-GOOD_ORDER = {"orderType": "buy", "orderMethod": "limit", "pairSymbol": "BTCTRY",
-              "quantity": "0.001", "price": "3000000"}
+GOOD_ORDER = {
+    "orderType": "buy",
+    "orderMethod": "limit",
+    "pairSymbol": "BTCTRY",
+    "quantity": "0.001",
+    "price": "3000000",
+}
 
 
 # -- the venue and its state ----------------------------------------------------------------
@@ -145,9 +150,7 @@ class State:
 def snapshot(mock: MockExchange) -> State:
     venue = mock.venue
     return State(
-        orders={
-            oid: (o.status, o.left, o.locked, o.cancel_due) for oid, o in venue.orders.items()
-        },
+        orders={oid: (o.status, o.left, o.locked, o.cancel_due) for oid, o in venue.orders.items()},
         fills=len(venue.fills),
         balances={
             account: {a: (b.total, b.locked) for a, b in venue.ledger.balances(account).items()}
@@ -216,8 +219,9 @@ def seeded_venue() -> Iterator[Harness]:
                 seed(h, ALICE, orderType="buy", price="3800000", quantity="0.05"),
             ]
             assert tuple(ids) == KNOWN_IDS
-            cancel = h.send(Req("DELETE", "/api/v1/order", f"id={ALICE_CANCELLED}",
-                                _auth_now(h, ALICE)))
+            cancel = h.send(
+                Req("DELETE", "/api/v1/order", f"id={ALICE_CANCELLED}", _auth_now(h, ALICE))
+            )
             assert cancel.status_code == 200, cancel.text
             clock.advance(SETUP_MS)
             mock.advance()
@@ -345,8 +349,27 @@ methods = weighted(
     (1, st.text(alphabet=string.ascii_uppercase, min_size=1, max_size=10)),
 )
 segments = st.one_of(
-    st.sampled_from(["api", "v1", "v2", "order", "orders", "ticker", "__admin", "%FF", "%C3%28",
-                     "%00", "%2F", "%C2%B2", "1" * 5000, "-1", "0", "1e400", "BTCTRY"]),
+    st.sampled_from(
+        [
+            "api",
+            "v1",
+            "v2",
+            "order",
+            "orders",
+            "ticker",
+            "__admin",
+            "%FF",
+            "%C3%28",
+            "%00",
+            "%2F",
+            "%C2%B2",
+            "1" * 5000,
+            "-1",
+            "0",
+            "1e400",
+            "BTCTRY",
+        ]
+    ),
     st.text(max_size=20).filter(lambda s: s not in (".", "..")).map(lambda s: quote(s, safe="")),
 )
 
@@ -354,8 +377,22 @@ segments = st.one_of(
 @st.composite
 def near_miss(draw: st.DrawFn, path: str) -> str:
     """A known path, bent: case, slashes, a typo, a wrong version, an extra segment."""
-    twist = draw(st.sampled_from(["case", "upper", "slash", "slashes", "typo", "drop", "double",
-                                  "version", "extra", "as-is"]))
+    twist = draw(
+        st.sampled_from(
+            [
+                "case",
+                "upper",
+                "slash",
+                "slashes",
+                "typo",
+                "drop",
+                "double",
+                "version",
+                "extra",
+                "as-is",
+            ]
+        )
+    )
     if twist == "case":
         flips = draw(st.lists(st.booleans(), min_size=len(path), max_size=len(path)))
         return "".join(c.swapcase() if f else c for c, f in zip(path, flips, strict=True))
@@ -386,20 +423,49 @@ paths = st.one_of(
     st.sampled_from(KNOWN_PATHS).flatmap(near_miss),
     # (a path starting with "//" would be read as a host by the client, not sent)
     st.lists(segments, min_size=1, max_size=5).map(lambda s: "/" + "/".join(s).lstrip("/")),
-    st.sampled_from(["/", "/api", "/api/v1", "/api/v2", "/__admin", "/__admin/", "/__ADMIN/orders",
-                     "/__admin/accounts/nobody/fund", "/api/v1/order/", "/api/v1/order/x",
-                     "/api/v1/order/-1", "/api/v1/order/%C2%B2"]),
+    st.sampled_from(
+        [
+            "/",
+            "/api",
+            "/api/v1",
+            "/api/v2",
+            "/__admin",
+            "/__admin/",
+            "/__ADMIN/orders",
+            "/__admin/accounts/nobody/fund",
+            "/api/v1/order/",
+            "/api/v1/order/x",
+            "/api/v1/order/-1",
+            "/api/v1/order/%C2%B2",
+        ]
+    ),
 )
 
 
 # -- strategies: credentials ----------------------------------------------------------------
 
-random_keys = st.one_of(st.uuids().map(str), st.text(alphabet=string.printable.strip(),
-                                                       min_size=1, max_size=40))
+random_keys = st.one_of(
+    st.uuids().map(str), st.text(alphabet=string.printable.strip(), min_size=1, max_size=40)
+)
 bad_stamps = st.one_of(
-    st.sampled_from(["", " ", "abc", "-1", "0", "1.5e12", f"{NOW_MS}.0", f"{NOW_MS // 1000}",
-                     f" {NOW_MS} ", f"{NOW_MS}" + "0" * 10, "9" * 40, "0x1F", "1_763",
-                     "NaN"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "abc",
+            "-1",
+            "0",
+            "1.5e12",
+            f"{NOW_MS}.0",
+            f"{NOW_MS // 1000}",
+            f" {NOW_MS} ",
+            f"{NOW_MS}" + "0" * 10,
+            "9" * 40,
+            "0x1F",
+            "1_763",
+            "NaN",
+        ]
+    ),
     st.sampled_from([b"\xb2", b"\xb9\xb2\xb3", b"\xff", b"1\xb2"]),
     st.text(alphabet=string.printable.strip(), max_size=20),
 )
@@ -413,8 +479,11 @@ def _b64(data: bytes) -> str:
 def bad_auths(draw: st.DrawFn) -> Auth:
     account = draw(st.sampled_from([ALICE, BOB]))
     other = BOB if account is ALICE else ALICE
-    kind = draw(st.sampled_from(["none", "stale", "seconds", "stamp", "signature", "key",
-                                 "missing", "swap", "padded"]))
+    kind = draw(
+        st.sampled_from(
+            ["none", "stale", "seconds", "stamp", "signature", "key", "missing", "swap", "padded"]
+        )
+    )
     if kind == "none":
         return Auth("none")
     if kind == "stale":
@@ -426,30 +495,42 @@ def bad_auths(draw: st.DrawFn) -> Auth:
         stamp = draw(bad_stamps)
         return Auth(f"bad stamp {stamp!r}", headers_for(account, stamp))
     if kind == "signature":
-        signature = draw(st.one_of(
-            st.just(sign(other.key, other.secret_bytes, NOW_MS)),
-            st.just(sign(account.key, account.secret_bytes, NOW_MS + 1)),
-            st.binary(max_size=40).map(_b64),
-            st.text(alphabet=string.printable.strip(), max_size=60),
-            st.sampled_from([b"\xff\xfe", b"\xb2"]),
-        ))
+        signature = draw(
+            st.one_of(
+                st.just(sign(other.key, other.secret_bytes, NOW_MS)),
+                st.just(sign(account.key, account.secret_bytes, NOW_MS + 1)),
+                st.binary(max_size=40).map(_b64),
+                st.text(alphabet=string.printable.strip(), max_size=60),
+                st.sampled_from([b"\xff\xfe", b"\xb2"]),
+            )
+        )
         return Auth(f"wrong signature {signature!r}", headers_for(account, NOW_MS, signature))
     if kind == "key":
         key = draw(random_keys)
         secret = draw(st.sampled_from([account.secret_bytes, b"secret"]))
-        return Auth(f"unknown key {key!r}", (("X-PCK", key), ("X-Stamp", str(NOW_MS)),
-                                             ("X-Signature", sign(key, secret, NOW_MS))))
+        return Auth(
+            f"unknown key {key!r}",
+            (("X-PCK", key), ("X-Stamp", str(NOW_MS)), ("X-Signature", sign(key, secret, NOW_MS))),
+        )
     if kind == "missing":
         full = headers_for(account, NOW_MS)
         drop = draw(st.sets(st.sampled_from([0, 1, 2]), min_size=1, max_size=2))
         empty = draw(st.booleans())
-        kept = tuple((n, "" if empty and i in drop else v) for i, (n, v) in enumerate(full)
-                     if empty or i not in drop)
+        kept = tuple(
+            (n, "" if empty and i in drop else v)
+            for i, (n, v) in enumerate(full)
+            if empty or i not in drop
+        )
         return Auth(f"{'empty' if empty else 'missing'} headers {sorted(drop)}", kept)
     if kind == "swap":
-        return Auth("other account's signature",
-                    (("X-PCK", account.key), ("X-Stamp", str(NOW_MS)),
-                     ("X-Signature", sign(other.key, other.secret_bytes, NOW_MS))))
+        return Auth(
+            "other account's signature",
+            (
+                ("X-PCK", account.key),
+                ("X-Stamp", str(NOW_MS)),
+                ("X-Signature", sign(other.key, other.secret_bytes, NOW_MS)),
+            ),
+        )
     # padded: a known key with surrounding blanks is not the key
     return Auth("padded key", (("X-PCK", f" {account.key} "), *headers_for(account, NOW_MS)[1:]))
 
@@ -462,8 +543,11 @@ mostly_good_auth = weighted((4, good_auths), (1, bad_auths()))
 # -- strategies: values ---------------------------------------------------------------------
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(10**40), max_value=10**40),
-    st.floats(), st.text(max_size=30),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(),
+    st.text(max_size=30),
 )
 json_values = st.recursive(
     json_scalars,
@@ -473,13 +557,49 @@ json_values = st.recursive(
     max_leaves=12,
 )
 absurd_numbers = st.one_of(
-    st.sampled_from([
-        "1e400", "-1e400", "1e-400", "1,5", "0,001", "1.000,5", "NaN", "nan", "sNaN", "Infinity",
-        "-Infinity", "inf", "", " ", "-1", "0", "-0", "0e-999999999", "1e999999999", "1" * 400,
-        "0." + "0" * 30 + "1", "1.2.3", "--1", "+1", "1e", ".", "e", "E5", "١", "²", "0x1F",
-        "1_000", "Ⅷ", "1 000", "１", "1e15", "999999999999999", "0.0000000000000000001",
-        "x" * 10_000,
-    ]),
+    st.sampled_from(
+        [
+            "1e400",
+            "-1e400",
+            "1e-400",
+            "1,5",
+            "0,001",
+            "1.000,5",
+            "NaN",
+            "nan",
+            "sNaN",
+            "Infinity",
+            "-Infinity",
+            "inf",
+            "",
+            " ",
+            "-1",
+            "0",
+            "-0",
+            "0e-999999999",
+            "1e999999999",
+            "1" * 400,
+            "0." + "0" * 30 + "1",
+            "1.2.3",
+            "--1",
+            "+1",
+            "1e",
+            ".",
+            "e",
+            "E5",
+            "١",
+            "²",
+            "0x1F",
+            "1_000",
+            "Ⅷ",
+            "1 000",
+            "１",
+            "1e15",
+            "999999999999999",
+            "0.0000000000000000001",
+            "x" * 10_000,
+        ]
+    ),
     st.decimals(allow_nan=True, allow_infinity=True).map(str),
     st.integers(min_value=-(10**30), max_value=10**30),
     st.floats(),
@@ -489,23 +609,96 @@ absurd_numbers = st.one_of(
     st.dictionaries(st.sampled_from(["value", "amount"]), st.sampled_from(["1", 1]), max_size=2),
     st.text(max_size=20),
 )
-sensible_numbers = st.sampled_from(["0.001", "0.01", "0.1", "1", "100", "1000", "3000000",
-                                    "4000000", "4100000", 0.001, 4000000])
+sensible_numbers = st.sampled_from(
+    ["0.001", "0.01", "0.1", "1", "100", "1000", "3000000", "4000000", "4100000", 0.001, 4000000]
+)
 side_values = st.one_of(
-    st.sampled_from(["buy", "sell", "BUY", "Sell", " buy ", 0, 1, 2, -1, "0", "1", "purchase",
-                     "", "b", True, False, None, 1.0, 0.0, 1.5, [], ["buy"], {}, {"buy": 1}]),
+    st.sampled_from(
+        [
+            "buy",
+            "sell",
+            "BUY",
+            "Sell",
+            " buy ",
+            0,
+            1,
+            2,
+            -1,
+            "0",
+            "1",
+            "purchase",
+            "",
+            "b",
+            True,
+            False,
+            None,
+            1.0,
+            0.0,
+            1.5,
+            [],
+            ["buy"],
+            {},
+            {"buy": 1},
+        ]
+    ),
     json_values,
 )
 method_values = st.one_of(
-    st.sampled_from(["limit", "market", "stoplimit", "stopMarket", "stop_limit", "STOPLIMIT",
-                     0, 1, 2, 3, 4, -1, "4", "fok", "ioc", "Limit ", "", True, None, 3.0,
-                     [], ["limit"], {}, {"limit": True}]),
+    st.sampled_from(
+        [
+            "limit",
+            "market",
+            "stoplimit",
+            "stopMarket",
+            "stop_limit",
+            "STOPLIMIT",
+            0,
+            1,
+            2,
+            3,
+            4,
+            -1,
+            "4",
+            "fok",
+            "ioc",
+            "Limit ",
+            "",
+            True,
+            None,
+            3.0,
+            [],
+            ["limit"],
+            {},
+            {"limit": True},
+        ]
+    ),
     json_values,
 )
 pair_values = st.one_of(
-    st.sampled_from(["BTCTRY", "btc_try", "BTC-TRY", "ETHTRY", "USDTTRY", "BTCUSDT", "XXXTRY",
-                     "BTC", "TRYBTC", "BTC/TRY", "", " ", "btctry\x00", "BTCTRY" * 1000, 1, 0,
-                     None, True, ["BTCTRY"], {"pair": "BTCTRY"}]),
+    st.sampled_from(
+        [
+            "BTCTRY",
+            "btc_try",
+            "BTC-TRY",
+            "ETHTRY",
+            "USDTTRY",
+            "BTCUSDT",
+            "XXXTRY",
+            "BTC",
+            "TRYBTC",
+            "BTC/TRY",
+            "",
+            " ",
+            "btctry\x00",
+            "BTCTRY" * 1000,
+            1,
+            0,
+            None,
+            True,
+            ["BTCTRY"],
+            {"pair": "BTCTRY"},
+        ]
+    ),
     st.text(max_size=12),
 )
 client_ids = st.one_of(
@@ -549,8 +742,11 @@ def mistyped_orders(draw: st.DrawFn) -> bytes:
     if draw(st.integers(0, 3)) == 0:
         # A sensible limit order with exactly one field made wrong (or left out, or doubled).
         wrong, wrong_values, _ = draw(st.sampled_from(ORDER_FIELDS))
-        pairs = [(draw(key_cases(name)), draw(st.sampled_from(values)))
-                 for name, values in VALID_FIELDS.items() if name != wrong]
+        pairs = [
+            (draw(key_cases(name)), draw(st.sampled_from(values)))
+            for name, values in VALID_FIELDS.items()
+            if name != wrong
+        ]
         presence = draw(st.sampled_from(["value", "value", "absent", "null", "twice"]))
         if presence != "absent":
             value = None if presence == "null" else draw(wrong_values)
@@ -560,8 +756,9 @@ def mistyped_orders(draw: st.DrawFn) -> bytes:
         return encode_pairs(draw(st.permutations(pairs)))
     pairs = []
     for name, values, required in ORDER_FIELDS:
-        presence = draw(st.sampled_from(
-            ["value"] * (6 if required else 3) + ["absent", "null", "twice"]))
+        presence = draw(
+            st.sampled_from(["value"] * (6 if required else 3) + ["absent", "null", "twice"])
+        )
         if presence == "absent":
             continue
         key = draw(key_cases(name))
@@ -589,48 +786,93 @@ raw_bodies = st.one_of(
     st.binary(max_size=300),
     st.integers(0, len(GOOD_BYTES) - 1).map(lambda i: GOOD_BYTES[:i]),  # truncated JSON
     st.binary(min_size=1, max_size=8).map(lambda b: GOOD_BYTES[:-1] + b + b"}"),
-    st.sampled_from([
-        b"",
-        b"null",
-        b"[]",
-        b'"just a string"',
-        b"\xff\xfe{}",
-        b"\xef\xbb\xbf{}",
-        GOOD_BYTES.decode().encode("utf-16"),
-        GOOD_BYTES.replace(b'"BTCTRY"', b'"BTC\xff\xfeTRY"'),
-        GOOD_BYTES.replace(b'"0.001"', b"NaN"),
-        GOOD_BYTES.replace(b'"0.001"', b"Infinity"),
-        GOOD_BYTES.replace(b'"0.001"', b"-Infinity"),
-        GOOD_BYTES.replace(b'"0.001"', b"1e400"),
-        GOOD_BYTES.replace(b'"0.001"', b"1" + b"0" * 5000),
-        GOOD_BYTES.replace(b'"0.001"', b"0.001,"),
-        GOOD_BYTES.replace(b'"', b"'"),
-        GOOD_BYTES[:-1] + b",}",
-        GOOD_BYTES[:-1] + b"/* comment */}",
-        b"[" * 50_000 + b"]" * 50_000,
-        b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
-        b'{"quantity":"' + b"9" * 70_000 + b'"}',
-        b"orderType=buy&orderMethod=limit&pairSymbol=BTCTRY&quantity=0.001&price=3000000",
-        b"\x00" * 64,
-    ]),
+    st.sampled_from(
+        [
+            b"",
+            b"null",
+            b"[]",
+            b'"just a string"',
+            b"\xff\xfe{}",
+            b"\xef\xbb\xbf{}",
+            GOOD_BYTES.decode().encode("utf-16"),
+            GOOD_BYTES.replace(b'"BTCTRY"', b'"BTC\xff\xfeTRY"'),
+            GOOD_BYTES.replace(b'"0.001"', b"NaN"),
+            GOOD_BYTES.replace(b'"0.001"', b"Infinity"),
+            GOOD_BYTES.replace(b'"0.001"', b"-Infinity"),
+            GOOD_BYTES.replace(b'"0.001"', b"1e400"),
+            GOOD_BYTES.replace(b'"0.001"', b"1" + b"0" * 5000),
+            GOOD_BYTES.replace(b'"0.001"', b"0.001,"),
+            GOOD_BYTES.replace(b'"', b"'"),
+            GOOD_BYTES[:-1] + b",}",
+            GOOD_BYTES[:-1] + b"/* comment */}",
+            b"[" * 50_000 + b"]" * 50_000,
+            b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+            b'{"quantity":"' + b"9" * 70_000 + b'"}',
+            b"orderType=buy&orderMethod=limit&pairSymbol=BTCTRY&quantity=0.001&price=3000000",
+            b"\x00" * 64,
+        ]
+    ),
     st.text(max_size=100).map(lambda s: s.encode("utf-8", "surrogatepass")),
 )
-content_types = st.sampled_from([
-    "application/json", "application/json", "application/json; charset=latin-1",
-    "application/x-www-form-urlencoded", "text/plain", "multipart/form-data", None,
-])
+content_types = st.sampled_from(
+    [
+        "application/json",
+        "application/json",
+        "application/json; charset=latin-1",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data",
+        None,
+    ]
+)
 
 
 # -- strategies: query strings --------------------------------------------------------------
 
 NOW_S = NOW_MS // 1000
 garbage = st.one_of(
-    st.sampled_from([
-        "", " ", "-1", "0", "1", "1.5", "1,5", "1e400", "1e3", "NaN", "Infinity", "9" * 30,
-        "9" * 5000, "²", "¹²³", "١٢٣", "１２", "0x10", "1_000", " 7 ", "+7", "null", "[]", "{}",
-        "true", "BTCTRY", "btc_try", "XXXYYY", "\x00", "%", str(NOW_MS), str(NOW_S),
-        str(-(10**30)), str(10**30), "buy", "sell", "btc", "BUY,SELL",
-    ]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "-1",
+            "0",
+            "1",
+            "1.5",
+            "1,5",
+            "1e400",
+            "1e3",
+            "NaN",
+            "Infinity",
+            "9" * 30,
+            "9" * 5000,
+            "²",
+            "¹²³",
+            "١٢٣",
+            "１２",
+            "0x10",
+            "1_000",
+            " 7 ",
+            "+7",
+            "null",
+            "[]",
+            "{}",
+            "true",
+            "BTCTRY",
+            "btc_try",
+            "XXXYYY",
+            "\x00",
+            "%",
+            str(NOW_MS),
+            str(NOW_S),
+            str(-(10**30)),
+            str(10**30),
+            "buy",
+            "sell",
+            "btc",
+            "BUY,SELL",
+        ]
+    ),
     st.integers().map(str),
     st.text(max_size=30),
 )
@@ -664,27 +906,72 @@ QUERY_ENDPOINTS: list[tuple[str, str, list[str]]] = [
     ("GET", "/api/v2/server/exchangeinfo", []),
     ("GET", "/api/v1/users/balances", []),
     ("GET", "/api/v1/openOrders", ["pairSymbol"]),
-    ("GET", "/api/v1/allOrders",
-     ["pairSymbol", "orderId", "startTime", "endTime", "page", "limit", "last"]),
+    (
+        "GET",
+        "/api/v1/allOrders",
+        ["pairSymbol", "orderId", "startTime", "endTime", "page", "limit", "last"],
+    ),
     ("GET", "/api/v1/order/{orderId}", []),
     ("DELETE", "/api/v1/order", ["id"]),
-    ("GET", "/api/v1/users/transactions/trade",
-     ["orderId", "type", "symbol", "pairSymbol", "startDate", "endDate"]),
+    (
+        "GET",
+        "/api/v1/users/transactions/trade",
+        ["orderId", "type", "symbol", "pairSymbol", "startDate", "endDate"],
+    ),
     ("GET", "/api/v1/users/transactions/crypto", ["type", "symbol", "startDate", "endDate"]),
     ("GET", "/api/v1/users/transactions/fiat", ["type", "symbol", "startDate", "endDate"]),
 ]
 ID_ENDPOINTS = [e for e in QUERY_ENDPOINTS if e[1] in ("/api/v1/order/{orderId}", "/api/v1/order")]
-RAW_QUERY_JUNK = ["&&", "=", "==1", "a=%ZZ", "%FF=%FE", "id", "pairSymbol", "limit=1&limit=x",
-                  ";", "?", "#", "a[]=1", "%00=%00"]
+RAW_QUERY_JUNK = [
+    "&&",
+    "=",
+    "==1",
+    "a=%ZZ",
+    "%FF=%FE",
+    "id",
+    "pairSymbol",
+    "limit=1&limit=x",
+    ";",
+    "?",
+    "#",
+    "a[]=1",
+    "%00=%00",
+]
 
 
 # Integers as a client might mistype them, and strings that fool str.isdigit().
-bad_integers = st.sampled_from([
-    "²", "¹²³", "١٢٣", "１２", "9" * 5000, "-1", "1.0", "1e3", " 7 ", "+7", "0x10", "1_000", "",
-    str(10**30), "25000000000.5",
-])
-INTEGER_PARAMS = {"limit", "last", "orderId", "startTime", "endTime", "page", "startDate",
-                  "endDate", "id", "from", "to"}
+bad_integers = st.sampled_from(
+    [
+        "²",
+        "¹²³",
+        "١٢٣",
+        "１２",
+        "9" * 5000,
+        "-1",
+        "1.0",
+        "1e3",
+        " 7 ",
+        "+7",
+        "0x10",
+        "1_000",
+        "",
+        str(10**30),
+        "25000000000.5",
+    ]
+)
+INTEGER_PARAMS = {
+    "limit",
+    "last",
+    "orderId",
+    "startTime",
+    "endTime",
+    "page",
+    "startDate",
+    "endDate",
+    "id",
+    "from",
+    "to",
+}
 
 
 def param_value(name: str) -> st.SearchStrategy[str]:
@@ -698,8 +985,9 @@ def param_value(name: str) -> st.SearchStrategy[str]:
 @st.composite
 def garbage_queries(draw: st.DrawFn) -> Req:
     # The two endpoints that parse an id are drawn more often than the others.
-    method, path, names = draw(weighted(
-        (6, st.sampled_from(QUERY_ENDPOINTS)), (1, st.sampled_from(ID_ENDPOINTS))))
+    method, path, names = draw(
+        weighted((6, st.sampled_from(QUERY_ENDPOINTS)), (1, st.sampled_from(ID_ENDPOINTS)))
+    )
     if "{orderId}" in path:
         order_id = draw(param_value("id"))
         path = path.replace("{orderId}", quote(order_id, safe="") or "%20")
@@ -727,8 +1015,12 @@ def any_requests(draw: st.DrawFn) -> Req:
     else:
         method = draw(methods)
         path = draw(paths)
-    query = draw(st.one_of(st.just(""), st.lists(st.tuples(st.text(max_size=8), garbage),
-                                                  max_size=3).map(urlencode)))
+    query = draw(
+        st.one_of(
+            st.just(""),
+            st.lists(st.tuples(st.text(max_size=8), garbage), max_size=3).map(urlencode),
+        )
+    )
     body = draw(st.one_of(st.none(), st.just(GOOD_BYTES), raw_bodies))
     return Req(method, path, query, draw(any_auth), body, draw(content_types))
 
@@ -778,17 +1070,27 @@ def test_mistyped_and_absurd_order_fields_are_refused_cleanly(
 
 @generated(150)
 @given(
-    route=st.sampled_from([("POST", "/api/v1/order")] * 6 + [
-        ("DELETE", "/api/v1/order"), ("PUT", "/api/v1/order"), ("GET", "/api/v1/openOrders"),
-        ("POST", "/__admin/accounts"), ("POST", f"/__admin/accounts/{ALICE.key}/fund"),
-    ]),
+    route=st.sampled_from(
+        [("POST", "/api/v1/order")] * 6
+        + [
+            ("DELETE", "/api/v1/order"),
+            ("PUT", "/api/v1/order"),
+            ("GET", "/api/v1/openOrders"),
+            ("POST", "/__admin/accounts"),
+            ("POST", f"/__admin/accounts/{ALICE.key}/fund"),
+        ]
+    ),
     body=raw_bodies,
     content_type=content_types,
     auth=mostly_good_auth,
 )
 # REGRESSION: the X-Stamp "²" 500 below (auth.verify) also turned up here.
-@example(route=("POST", "/api/v1/order"), body=GOOD_BYTES, content_type="application/json",
-         auth=Auth("bad stamp b'\\xb2'", headers_for(ALICE, b"\xb2")))
+@example(
+    route=("POST", "/api/v1/order"),
+    body=GOOD_BYTES,
+    content_type="application/json",
+    auth=Auth("bad stamp b'\\xb2'", headers_for(ALICE, b"\xb2")),
+)
 def test_malformed_raw_bodies_are_refused_cleanly(
     venue: Harness, route: tuple[str, str], body: bytes, content_type: str | None, auth: Auth
 ) -> None:
@@ -812,8 +1114,10 @@ def test_garbage_query_parameters_are_refused_cleanly(venue: Harness, req: Req) 
 @given(route=st.sampled_from(PRIVATE), auth=weighted((2, bad_auths()), (1, good_auths)))
 # REGRESSION: X-Stamp "²" (latin-1 0xB2) passed str.isdigit() but not int(): 500 instead of
 # the 401 "Invalid Nonce" (auth.verify).
-@example(route=("GET", "/api/v1/users/balances"), auth=Auth("bad stamp b'\\xb2'",
-                                                             headers_for(ALICE, b"\xb2")))
+@example(
+    route=("GET", "/api/v1/users/balances"),
+    auth=Auth("bad stamp b'\\xb2'", headers_for(ALICE, b"\xb2")),
+)
 def test_bad_credentials_are_a_401_with_code_1037(
     venue: Harness, route: tuple[str, str], auth: Auth
 ) -> None:
@@ -870,8 +1174,12 @@ def test_a_comma_decimal_is_a_400(venue: Harness) -> None:
 
 
 def test_a_cancel_with_the_id_only_in_the_body_is_a_400_with_code_1052(venue: Harness) -> None:
-    req = Req("DELETE", "/api/v1/order", auth=valid_auth(),
-              body=json.dumps({"id": ALICE_RESTING}).encode())
+    req = Req(
+        "DELETE",
+        "/api/v1/order",
+        auth=valid_auth(),
+        body=json.dumps({"id": ALICE_RESTING}).encode(),
+    )
     body = refused(venue, req)
     assert (body["message"], body["code"]) == ("NO_ORDER_MATCHES_YOUR_REQUEST", 1052)
     assert venue.mock.venue.orders[ALICE_RESTING].cancel_due is None
@@ -892,3 +1200,15 @@ def test_the_admin_prefix_without_its_token_is_a_401(venue: Harness) -> None:
     for path in ("/__admin/orders", "/__ADMIN/balances"):
         response = venue.check(Req("GET", path))
         assert response.status_code == 401 and "error" in response.json()
+
+
+def test_a_body_beyond_the_size_limit_is_a_400_and_places_nothing(venue: Harness) -> None:
+    limit = venue.mock.settings.max_body_bytes
+    padded = order_body(**{**GOOD_ORDER, "newOrderClientId": "x"}).replace(
+        b'"x"', b'"x"' + b" " * limit
+    )
+    body = refused(venue, post_order(padded))
+    assert (body["message"], body["code"]) == ("INVALID_REQUEST", 1101), body
+    assert "too large" in body.get("details", ""), body
+    # The same order within the limit is accepted: the size alone was refused.
+    assert venue.check(post_order(order_body(**GOOD_ORDER))).status_code == 200

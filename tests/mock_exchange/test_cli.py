@@ -16,8 +16,20 @@ from tests.conftest import ALICE, signed, start_server, stop_server
 
 def test_the_parser_builds_one_settings_object() -> None:
     args = build_parser().parse_args(
-        ["serve", "--seed", "9", "--no-market", "--rate-limits", "off",
-         "--rate-limit-scale", "0.5", "--cancel-delay-ms", "0", "--accounts", "a.toml"]
+        [
+            "serve",
+            "--seed",
+            "9",
+            "--no-market",
+            "--rate-limits",
+            "off",
+            "--rate-limit-scale",
+            "0.5",
+            "--cancel-delay-ms",
+            "0",
+            "--accounts",
+            "a.toml",
+        ]
     )
     settings = settings_from_args(args)
     assert (settings.seed, settings.market, settings.rate_limits) == (9, False, False)
@@ -49,8 +61,11 @@ def test_the_server_serves_signed_requests_and_stops_cleanly(
 
     server = start_server(tmp_path, "--no-market")
     try:
-        answer = httpx2.get(f"{server.base_url}/api/v1/users/balances",
-                            headers=signed(ALICE, int(time.time() * 1000)), timeout=10)
+        answer = httpx2.get(
+            f"{server.base_url}/api/v1/users/balances",
+            headers=signed(ALICE, int(time.time() * 1000)),
+            timeout=10,
+        )
         assert answer.status_code == 200
         assert answer.json()["data"][0]["asset"] == "TRY"
         server.process.send_signal(stop_signal)
@@ -72,7 +87,9 @@ def test_without_a_file_a_demo_account_is_printed(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mock_exchange.cli", "serve", "--port", str(port), "--no-market"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:

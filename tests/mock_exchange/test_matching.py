@@ -11,8 +11,9 @@ _ids = iter(range(1, 10**9))
 
 
 def order(side: str, price: str, amount: str, account: str = "a") -> Order:
-    return Order(next(_ids), account, "BTCTRY", side, "limit", D(price), D(amount), D(amount),
-                 "c", 0, 0)
+    return Order(
+        next(_ids), account, "BTCTRY", side, "limit", D(price), D(amount), D(amount), "c", 0, 0
+    )
 
 
 def test_an_incoming_buy_trades_with_the_lowest_ask_first() -> None:

@@ -9,13 +9,25 @@ import pytest
 from mock_exchange.errors import VenueError
 from mock_exchange.parsing import parse_order_body
 
-BODY = {"quantity": "0.1", "price": "4000000", "orderMethod": "limit", "orderType": "buy",
-        "pairSymbol": "BTC_TRY", "newOrderClientId": "mine"}
+BODY = {
+    "quantity": "0.1",
+    "price": "4000000",
+    "orderMethod": "limit",
+    "orderType": "buy",
+    "pairSymbol": "BTC_TRY",
+    "newOrderClientId": "mine",
+}
 
 
 def test_keys_and_enums_bind_in_any_case() -> None:
-    shouted = {"Quantity": "0.1", "PRICE": 4000000, "OrderMethod": "LIMIT", "ordertype": "Buy",
-               "PairSymbol": "btctry", "NewOrderClientId": "mine"}
+    shouted = {
+        "Quantity": "0.1",
+        "PRICE": 4000000,
+        "OrderMethod": "LIMIT",
+        "ordertype": "Buy",
+        "PairSymbol": "btctry",
+        "NewOrderClientId": "mine",
+    }
     request = parse_order_body(shouted)
     assert (request.pair, request.side, request.method) == ("BTCTRY", "buy", "limit")
     assert (request.quantity, request.price, request.client_id) == (D("0.1"), D(4000000), "mine")

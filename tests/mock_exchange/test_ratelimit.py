@@ -11,8 +11,9 @@ from mock_exchange.ratelimit import RateLimiter, endpoint_of
 def hammer(limiter: RateLimiter, n: int, now: int = 0, **kw: str | None) -> list[bool]:
     ip = kw.get("ip") or "1.1.1.1"
     account = kw.get("account")
-    return [limiter.check("GET", "/api/v1/users/balances", ip, account, now).allowed
-            for _ in range(n)]
+    return [
+        limiter.check("GET", "/api/v1/users/balances", ip, account, now).allowed for _ in range(n)
+    ]
 
 
 def test_paths_are_normalised_and_order_ids_share_one_counter() -> None:
@@ -49,8 +50,9 @@ def test_orders_are_limited_per_second_per_account_too() -> None:
 
 def test_unlisted_endpoints_are_not_limited() -> None:
     limiter = RateLimiter()
-    assert all(limiter.check("GET", "/api/v2/server/time", "ip", None, 0).allowed
-               for _ in range(1000))
+    assert all(
+        limiter.check("GET", "/api/v2/server/time", "ip", None, 0).allowed for _ in range(1000)
+    )
 
 
 @pytest.mark.parametrize(("scale", "allowed"), [(0.5, 60), (2.0, 240)])

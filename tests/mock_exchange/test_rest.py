@@ -52,14 +52,28 @@ def same_shape(ours: Any, theirs: Any, *, nullable: set[str] = frozenset()) -> N
 async def trading_venue(make_venue: VenueFactory) -> tuple[Venue, int]:
     """A venue where BOB rests a sell and ALICE takes part of it: books, trades, fills."""
     venue = make_venue()
-    sell = await venue.post_order({"orderType": "sell", "orderMethod": "limit",
-                                   "pairSymbol": "BTCTRY", "quantity": "0.5", "price": "4000000"},
-                                  BOB)
+    sell = await venue.post_order(
+        {
+            "orderType": "sell",
+            "orderMethod": "limit",
+            "pairSymbol": "BTCTRY",
+            "quantity": "0.5",
+            "price": "4000000",
+        },
+        BOB,
+    )
     assert sell.status_code == 200, sell.text
     venue.clock.advance(1000)
-    buy = await venue.post_order({"orderType": "buy", "orderMethod": "limit",
-                                  "pairSymbol": "BTCTRY", "quantity": "0.2", "price": "4000000",
-                                  "newOrderClientId": "alice-1"})
+    buy = await venue.post_order(
+        {
+            "orderType": "buy",
+            "orderMethod": "limit",
+            "pairSymbol": "BTCTRY",
+            "quantity": "0.2",
+            "price": "4000000",
+            "newOrderClientId": "alice-1",
+        }
+    )
     assert buy.status_code == 200, buy.text
     return venue, sell.json()["data"]["id"]
 
@@ -104,8 +118,9 @@ async def test_candles_are_bare_on_the_graph_paths(make_venue: VenueFactory) -> 
     ohlcs = (await venue.get(f"/v1/ohlcs?pair=BTCTRY&from={now_s - 86400}&to={now_s}")).json()
     same_shape(ohlcs, golden("graph_ohlcs"))
     assert ohlcs[0]["close"] == 4000000
-    klines = (await venue.get(f"/v1/klines/history?symbol=BTCTRY&resolution=60&from=-5&to={now_s}"
-                              )).json()
+    klines = (
+        await venue.get(f"/v1/klines/history?symbol=BTCTRY&resolution=60&from=-5&to={now_s}")
+    ).json()
     same_shape(klines, golden("graph_klines"))
     assert klines["s"] == "ok" and klines["c"] == [4000000.0]
 
@@ -142,16 +157,23 @@ async def test_all_orders_takes_seconds_and_refuses_milliseconds(make_venue: Ven
     now_ms = venue.clock.now_ms()
     refused = await venue.get(f"/api/v1/allOrders?pairSymbol=BTCTRY&startTime={now_ms}", ALICE)
     assert refused.status_code == 400 and refused.json()["code"] == 1038
-    found = await venue.get(f"/api/v1/allOrders?pairSymbol=BTCTRY&startTime={now_ms // 1000 - 5}",
-                            ALICE)
+    found = await venue.get(
+        f"/api/v1/allOrders?pairSymbol=BTCTRY&startTime={now_ms // 1000 - 5}", ALICE
+    )
     assert len(found.json()["data"]) == 1
 
 
 async def test_submit_answers_ok_and_trades_show_signed_amounts(make_venue: VenueFactory) -> None:
     venue, sell_id = await trading_venue(make_venue)
-    submitted = await venue.post_order({"orderType": "buy", "orderMethod": "limit",
-                                        "pairSymbol": "BTCTRY", "quantity": "0.01",
-                                        "price": "3900000"})
+    submitted = await venue.post_order(
+        {
+            "orderType": "buy",
+            "orderMethod": "limit",
+            "pairSymbol": "BTCTRY",
+            "quantity": "0.01",
+            "price": "3900000",
+        }
+    )
     same_shape(submitted.json(), golden("private_submit_order"))
     assert submitted.json()["message"] == "OK"
     trades = (await venue.get("/api/v1/users/transactions/trade", BOB)).json()
@@ -181,8 +203,9 @@ async def test_cancel_is_asynchronous_and_idempotent(make_venue: VenueFactory) -
 
 async def test_cancel_reads_the_id_from_the_query_only(make_venue: VenueFactory) -> None:
     venue, sell_id = await trading_venue(make_venue)
-    answer = await venue.client.request("DELETE", "/api/v1/order", headers=venue.headers(BOB),
-                                        json={"id": sell_id})
+    answer = await venue.client.request(
+        "DELETE", "/api/v1/order", headers=venue.headers(BOB), json={"id": sell_id}
+    )
     assert answer.status_code == 400 and answer.json()["code"] == 1052
 
 
@@ -228,15 +251,24 @@ async def test_admin_shows_ground_truth_behind_its_token(make_venue: VenueFactor
     assert {o["id"] for o in orders} >= {sell_id}
     fills = (await venue.client.get("/__admin/fills", headers=venue.admin())).json()["fills"]
     assert len(fills) == 2 and {f["maker"] for f in fills} == {True, False}
-    created = await venue.client.post("/__admin/accounts", headers=venue.admin(),
-                                      json={"name": "carol", "balances": {"TRY": "500"}})
+    created = await venue.client.post(
+        "/__admin/accounts",
+        headers=venue.admin(),
+        json={"name": "carol", "balances": {"TRY": "500"}},
+    )
     assert created.status_code == 201
     key = created.json()["key"]
-    funded = await venue.client.post(f"/__admin/accounts/{key}/fund", headers=venue.admin(),
-                                     json={"asset": "btc", "amount": "1.5"})
+    funded = await venue.client.post(
+        f"/__admin/accounts/{key}/fund",
+        headers=venue.admin(),
+        json={"asset": "btc", "amount": "1.5"},
+    )
     assert funded.json()["total"] == "1.5"
-    bad = await venue.client.post(f"/__admin/accounts/{key}/fund", headers=venue.admin(),
-                                  json={"asset": "btc", "amount": "-1"})
+    bad = await venue.client.post(
+        f"/__admin/accounts/{key}/fund",
+        headers=venue.admin(),
+        json={"asset": "btc", "amount": "-1"},
+    )
     assert bad.status_code == 400
     balances = (await venue.client.get("/__admin/balances", headers=venue.admin())).json()
     assert balances["balances"][key]["TRY"]["total"] == "500"

@@ -49,8 +49,12 @@ PAIRS = {
     "BTCUSDT": (8, 2, True),
 }
 SYMBOLS = {"BTCTRY": "BTC/TRY", "ETHTRY": "ETH/TRY", "USDTTRY": "USDT/TRY", "BTCUSDT": "BTC/USDT"}
-FUNDED = {"TRY": Decimal("10000000"), "BTC": Decimal("5"), "ETH": Decimal("50"),
-          "USDT": Decimal("100000")}
+FUNDED = {
+    "TRY": Decimal("10000000"),
+    "BTC": Decimal("5"),
+    "ETH": Decimal("50"),
+    "USDT": Decimal("100000"),
+}
 CANCEL_SETTLES_S = 2.0  # the mock's cancel takes effect 250 ms after it is accepted
 MARKET_BUY_TRY = Decimal("250")
 
@@ -291,7 +295,10 @@ def api_resting_buy(client: Client) -> Iterator[tuple[dict[str, Any], str]]:
     wanted = client_id("btcturk-api")
     price = resting_price(api_best_bid(client))
     order = client.submit_limit_order(
-        quantity=0.001, price=float(price), order_type="buy", pair_symbol="BTCTRY",
+        quantity=0.001,
+        price=float(price),
+        order_type="buy",
+        pair_symbol="BTCTRY",
         new_order_client_id=wanted,
     )
     yield order, wanted
@@ -317,9 +324,15 @@ def test_btcturk_api_lists_the_four_markets_with_the_venues_scales(client: Clien
         assert symbol["status"] == "TRADING"
         published = (symbol["numeratorScale"], symbol["denominatorScale"], symbol["hasFraction"])
         assert published == (amount_scale, price_scale, has_fraction)
-        assert client.scale_limits[name] == client.scale_limits[symbol["nameNormalized"]] == {
-            "price_scale": price_scale, "amount_scale": amount_scale, "has_fraction": has_fraction,
-        }
+        assert (
+            client.scale_limits[name]
+            == client.scale_limits[symbol["nameNormalized"]]
+            == {
+                "price_scale": price_scale,
+                "amount_scale": amount_scale,
+                "has_fraction": has_fraction,
+            }
+        )
     assert [s["name"] for s in client.get_exchange_info(["ETHTRY"])] == ["ETHTRY"]
 
 

@@ -25,8 +25,9 @@ def venue() -> Venue:
     return v
 
 
-def limit(side: str, qty: str, price: str, pair: str = "BTCTRY", cid: str | None = None
-          ) -> OrderRequest:
+def limit(
+    side: str, qty: str, price: str, pair: str = "BTCTRY", cid: str | None = None
+) -> OrderRequest:
     return OrderRequest(pair, side, "limit", D(qty), D(price), client_id=cid)
 
 
@@ -190,11 +191,15 @@ def test_a_stop_buy_must_sit_above_the_market_and_triggers_on_a_trade(venue: Ven
     venue.submit("maker", limit("sell", "1", "4000000"), 1)
     venue.submit("maker", limit("sell", "1", "4050000"), 1)
     with pytest.raises(VenueError) as caught:
-        venue.submit("taker", OrderRequest("BTCTRY", "buy", "stoplimit", D("0.1"), D("4100000"),
-                                           D("3990000")), 2)
+        venue.submit(
+            "taker",
+            OrderRequest("BTCTRY", "buy", "stoplimit", D("0.1"), D("4100000"), D("3990000")),
+            2,
+        )
     assert caught.value.code == 1124
-    stop = venue.submit("taker", OrderRequest("BTCTRY", "buy", "stoplimit", D("0.1"),
-                                              D("4060000"), D("4010000")), 3)
+    stop = venue.submit(
+        "taker", OrderRequest("BTCTRY", "buy", "stoplimit", D("0.1"), D("4060000"), D("4010000")), 3
+    )
     assert not stop.triggered and stop.is_open
     assert venue.books["BTCTRY"].best_bid() is None, "an untriggered stop rests off the book"
     venue.submit("taker", limit("buy", "1", "4000000"), 4)  # fills at 4,000,000: no trigger

@@ -1,0 +1,57 @@
+"""The venue's JSON responses, rendered with orjson.
+
+Same bytes as Starlette's ``JSONResponse`` for the values the views build (compact, UTF-8,
+no NaN), at a fraction of the cost; anything orjson refuses (an integer beyond 64 bits)
+falls back to the standard library, so the two never disagree on what is valid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+__all__ = ["JSON", "read_body"]
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return json.dumps(
+                content, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode("utf-8")
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        if headers is not None:
+            super().init_headers(headers)
+            return
+        # Starlette's two headers for a JSON body, without its general-case bookkeeping.
+        self.raw_headers = [
+            (b"content-length", str(len(self.body)).encode("ascii")),
+            (b"content-type", b"application/json"),
+        ]
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or ``None`` as soon as it grows beyond ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

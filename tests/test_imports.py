@@ -28,6 +28,9 @@ PURE = {
         "parsing",
         "candles",
         "views",
+        "journal",
+        "faults",
+        "feed",
     ],
     "bot": ["core"],
 }

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import random
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -29,6 +29,9 @@ from mock_exchange.admin import AdminError
 from mock_exchange.candles import CandleStore
 from mock_exchange.clock import Clock, LiveClock
 from mock_exchange.errors import VenueError
+from mock_exchange.fault_gate import FaultGate
+from mock_exchange.faults import FaultPlan, Faults
+from mock_exchange.journal import Journal
 from mock_exchange.middleware import VenueFrontDoor
 from mock_exchange.model import Fill, Order
 from mock_exchange.ratelimit import RateLimiter
@@ -52,6 +55,7 @@ class MockExchange:
         clock: Clock,
         accounts: list[Account] | None = None,
         pairs: tuple[PairRules, ...] = DEFAULT_PAIRS,
+        journal_sink: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -61,6 +65,15 @@ class MockExchange:
         self.venue = Venue(pairs, self._ids, settings.venue)
         self.candles = CandleStore()
         self.venue.subscribe(self.candles.on_event)
+        self.journal = Journal(
+            capacity=settings.journal_capacity,
+            sink=journal_sink,
+            include=lambda account: settings.journal_market or account in self.accounts,
+        )
+        self.venue.subscribe(self.journal.on_event)
+        self.faults = Faults(settings.faults, start_ms=clock.now_ms())
+        # Orders an accepted-order visibility_lag hides: id -> (visible again at, views).
+        self._hidden: dict[int, tuple[int, frozenset[str]]] = {}
         self.limiter = RateLimiter(scale=settings.rate_limit_scale, enabled=settings.rate_limits)
         self.admin_token = settings.admin_token or secrets.token_urlsafe(24)
         self.accounts: dict[str, Account] = {}
@@ -82,7 +95,28 @@ class MockExchange:
             )
 
     def now(self) -> int:
-        return self.clock.now_ms()
+        """The venue's time: the clock's, shifted by any ``clock_skew`` the plan has active."""
+        now = self.clock.now_ms()
+        return now + self.faults.skew_at(now)
+
+    def load_faults(self, plan: FaultPlan) -> None:
+        """Replace the fault plan; its windows and counters start afresh from now."""
+        self.faults = Faults(plan, start_ms=self.clock.now_ms())
+        self.journal.record("fault_plan_loaded", self.now(), rules=len(plan.rules), seed=plan.seed)
+
+    def hide(self, order_id: int, until: int, views: Iterable[str]) -> None:
+        """``visibility_lag``: keep an accepted order out of ``views`` until ``until``."""
+        self._hidden[order_id] = (until, frozenset(views))
+
+    def _visible(self, order_id: int, view: str) -> bool:
+        hidden = self._hidden.get(order_id)
+        if hidden is None:
+            return True
+        until, views = hidden
+        if self.clock.now_ms() >= until:
+            del self._hidden[order_id]
+            return True
+        return view not in views
 
     def advance(self) -> None:
         now = self.now()
@@ -123,16 +157,28 @@ class MockExchange:
     # -- what the venue's views show --------------------------------------------------------
 
     def visible_open_orders(self, account: str, pair: str | None) -> list[Order]:
-        return self.venue.open_orders(account, pair)
+        orders = self.venue.open_orders(account, pair)
+        if not self._hidden:
+            return orders
+        return [o for o in orders if self._visible(o.id, "openOrders")]
 
     def visible_account_orders(self, account: str, pair: str) -> list[Order]:
-        return self.venue.account_orders(account, pair)
+        orders = self.venue.account_orders(account, pair)
+        if not self._hidden:
+            return orders
+        return [o for o in orders if self._visible(o.id, "allOrders")]
 
     def visible_order(self, account: str, order_id: int) -> Order | None:
-        return self.venue.order_of(account, order_id)
+        order = self.venue.order_of(account, order_id)
+        if order is None or not self._hidden or self._visible(order_id, "order"):
+            return order
+        return None
 
     def visible_fills(self, account: str) -> list[Fill]:
-        return self.venue.account_fills(account)
+        fills = self.venue.account_fills(account)
+        if not self._hidden:
+            return fills
+        return [f for f in fills if self._visible(f.order_id, "transactions")]
 
     def ticker(self, rules: PairRules) -> dict[str, Any]:
         now = self.now()
@@ -193,6 +239,7 @@ def create_app(
     app = Starlette(
         routes=[*rest.routes, *admin.routes],
         middleware=[
+            Middleware(FaultGate, mock=mock, clock_now=mock.clock.now_ms),
             Middleware(
                 VenueFrontDoor,
                 limiter=mock.limiter,
@@ -200,7 +247,7 @@ def create_app(
                 known_key=mock.is_account,
                 endpoints=rest.exact_endpoints(),
                 error_handlers=handlers,
-            )
+            ),
         ],
         exception_handlers=handlers,
         lifespan=lifespan,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mock_exchange.faults import FaultPlan
+from mock_exchange.journal import DEFAULT_CAPACITY
 from mock_exchange.venue import VenueConfig
 
 __all__ = ["MockSettings"]
@@ -29,6 +31,11 @@ class MockSettings:
     # The market's agents' closed orders and fills are forgotten after this long, so a
     # server left running does not grow without bound; every other account keeps all.
     agent_history_ms: int = 10 * 60_000
+    faults: FaultPlan = field(default_factory=FaultPlan)  # no rules: a well-behaved venue
+    # The journal keeps the venue's own accounts; the market's agents only when asked.
+    journal_market: bool = False
+    journal_capacity: int = DEFAULT_CAPACITY
+    journal_path: Path | None = None  # also append every entry to this JSONL file
 
     def __post_init__(self) -> None:
         if self.rate_limit_scale <= 0:
@@ -37,5 +44,7 @@ class MockSettings:
             raise ValueError("stamp_window_ms must be positive")
         if self.tick_ms <= 0:
             raise ValueError("tick_ms must be positive")
+        if self.journal_capacity < 1:
+            raise ValueError("journal_capacity must be at least 1")
         if self.venue.cancel_delay_ms < 0:
             raise ValueError("cancel_delay_ms must be zero or more")

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from mock_exchange.accounts import Account, AccountsError, decode_secret
 from mock_exchange.errors import ErrorCode, VenueError
+from mock_exchange.faults import FaultPlan, FaultPlanError
 from mock_exchange.model import Fill, Order
 from mock_exchange.parsing import parse_decimal, parse_int
 
@@ -208,7 +209,74 @@ async def fund_account(request: Request) -> Response:
     )
 
 
+async def read_journal(request: Request) -> Response:
+    """``?since=SEQ&kind=K&kind=...&limit=N``: entries after ``since``, oldest first."""
+    mock = _admin(request)
+    query = request.query_params
+    try:
+        since = parse_int(query.get("since"), "since", default=0, minimum=0)
+        limit = parse_int(query.get("limit"), "limit", default=10_000, minimum=1, maximum=100_000)
+    except VenueError as exc:
+        raise AdminError(400, exc.details or exc.message) from None
+    assert since is not None and limit is not None
+    kinds = query.getlist("kind") or None
+    journal = mock.journal
+    entries = journal.entries(since=since, kinds=kinds, limit=limit)
+    return JSONResponse(
+        {
+            "first_seq": journal.first_seq,
+            "last_seq": journal.last_seq,
+            "entries": [e.to_json() for e in entries],
+        }
+    )
+
+
+async def read_faults(request: Request) -> Response:
+    mock = _admin(request)
+    faults = mock.faults
+    return JSONResponse(
+        {
+            "plan": faults.plan.to_mapping(),
+            "started_ms": faults.start_ms,
+            "matched": dict(faults.state.counters),
+            "fired": dict(faults.state.fires),
+        }
+    )
+
+
+async def replace_faults(request: Request) -> Response:
+    """The new plan as JSON, or as TOML with a ``toml`` content type; counters start afresh."""
+    mock = _admin(request)
+    raw = await request.body()
+    toml = "toml" in request.headers.get("content-type", "")
+    try:
+        plan = FaultPlan.from_text(raw.decode("utf-8"), "toml" if toml else "json")
+    except (FaultPlanError, UnicodeDecodeError) as exc:
+        raise AdminError(400, f"bad fault plan: {exc}") from None
+    mock.load_faults(plan)
+    return JSONResponse({"plan": plan.to_mapping(), "started_ms": mock.faults.start_ms})
+
+
+async def clear_faults(request: Request) -> Response:
+    mock = _admin(request)
+    mock.load_faults(FaultPlan())
+    return JSONResponse({"plan": FaultPlan().to_mapping()})
+
+
+async def read_clock(request: Request) -> Response:
+    mock = _admin(request)
+    clock_ms = mock.clock.now_ms()
+    return JSONResponse(
+        {"clock_ms": clock_ms, "venue_ms": mock.now(), "skew_ms": mock.now() - clock_ms}
+    )
+
+
 routes = [
+    Route("/__admin/journal", read_journal, methods=["GET"]),
+    Route("/__admin/faults", read_faults, methods=["GET"]),
+    Route("/__admin/faults", replace_faults, methods=["PUT"]),
+    Route("/__admin/faults", clear_faults, methods=["DELETE"]),
+    Route("/__admin/clock", read_clock, methods=["GET"]),
     Route("/__admin/orders", list_orders, methods=["GET"]),
     Route("/__admin/fills", list_fills, methods=["GET"]),
     Route("/__admin/balances", list_balances, methods=["GET"]),

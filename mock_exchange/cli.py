@@ -11,15 +11,17 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Literal, TextIO
 
+import orjson
 import uvicorn
 
 from mock_exchange.accounts import AccountsError
 from mock_exchange.app import MockExchange, create_app
 from mock_exchange.clock import LiveClock
+from mock_exchange.faults import FaultPlan, FaultPlanError
 from mock_exchange.runtime import tune_gc
 from mock_exchange.settings import MockSettings
 from mock_exchange.venue import VenueConfig
@@ -66,8 +68,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long an accepted cancel takes to leave the book",
     )
     serve.add_argument("--admin-token", help="bearer token for /__admin (default: random)")
+    serve.add_argument(
+        "--faults",
+        type=Path,
+        help="fault plan, TOML or JSON (by suffix); replaceable at run "
+        "time through PUT /__admin/faults",
+    )
+    serve.add_argument("--journal", type=Path, help="also append the journal to this JSONL file")
+    serve.add_argument(
+        "--journal-market", action="store_true", help="journal the market's agents too"
+    )
     serve.add_argument("--log-level", default="warning")
     return parser
+
+
+def load_plan(path: Path) -> FaultPlan:
+    """A fault plan file; JSON when its name ends in ``.json``, TOML otherwise."""
+    fmt: Literal["toml", "json"] = "json" if path.suffix.lower() == ".json" else "toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FaultPlanError(f"cannot read fault plan {path}: {exc}") from None
+    return FaultPlan.from_text(text, fmt)
 
 
 def settings_from_args(args: argparse.Namespace) -> MockSettings:
@@ -79,6 +101,9 @@ def settings_from_args(args: argparse.Namespace) -> MockSettings:
         rate_limits=args.rate_limits == "on",
         rate_limit_scale=args.rate_limit_scale,
         admin_token=args.admin_token,
+        faults=load_plan(args.faults) if args.faults is not None else FaultPlan(),
+        journal_path=args.journal,
+        journal_market=args.journal_market,
     )
 
 
@@ -116,13 +141,29 @@ class _Server(uvicorn.Server):
                 signal.signal(stop, handler)
 
 
+@contextlib.contextmanager
+def journal_file(path: Path | None) -> Iterator[Callable[[dict[str, Any]], None] | None]:
+    """A JSONL sink for the journal, one line per entry, flushed line by line."""
+    if path is None:
+        yield None
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8", buffering=1) as out:
+
+        def write(entry: dict[str, Any]) -> None:
+            out.write(orjson.dumps(entry).decode("utf-8") + "\n")
+
+        yield write
+
+
 def serve(settings: MockSettings, host: str, port: int, log_level: str) -> int:
-    mock = MockExchange(settings, LiveClock())
-    app = create_app(settings, mock=mock)
-    announce(mock, host, port, sys.stdout)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
-    tune_gc()
-    _Server(config).run()
+    with journal_file(settings.journal_path) as sink:
+        mock = MockExchange(settings, LiveClock(), journal_sink=sink)
+        app = create_app(settings, mock=mock)
+        announce(mock, host, port, sys.stdout)
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+        tune_gc()
+        _Server(config).run()
     print("mock-exchange: stopped", flush=True)
     return 0
 
@@ -132,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         return serve(settings, args.host, args.port, args.log_level)
-    except (AccountsError, ValueError) as exc:
+    except (AccountsError, ValueError, OSError) as exc:
         print(f"mock-exchange: {exc}", file=sys.stderr)
         return 2
 

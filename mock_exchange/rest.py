@@ -20,6 +20,8 @@ from starlette.routing import Route
 from mock_exchange import errors, views
 from mock_exchange.auth import auth_headers
 from mock_exchange.candles import DAY_MS, MINUTE_MS
+from mock_exchange.errors import VenueError
+from mock_exchange.fault_gate import firings_of
 from mock_exchange.model import BUY, SELL
 from mock_exchange.parsing import parse_int, parse_order_body, parse_order_id
 from mock_exchange.responses import JSON, read_body
@@ -259,7 +261,23 @@ async def submit_order(request: Request) -> Response:
     except (ValueError, RecursionError):
         raise errors.FAILED_ORDER_PARAMETER("body must be valid JSON") from None
     order_request = parse_order_body(payload)
-    order = mock.venue.submit(account, order_request, mock.now())
+    try:
+        order = mock.venue.submit(account, order_request, mock.now())
+    except VenueError as exc:
+        mock.journal.record(
+            "order_rejected",
+            mock.now(),
+            account=account,
+            client_id=order_request.client_id,
+            pair=order_request.pair,
+            side=order_request.side,
+            method=order_request.method,
+            code=exc.code,
+            message=exc.message,
+        )
+        raise
+    for lag in firings_of(request.scope, "visibility_lag"):
+        mock.hide(order.id, lag.until_ms, lag.views)
     return ok(views.submit_result(mock.venue.rules[order.pair], order), "OK")
 
 
@@ -282,7 +300,10 @@ async def cancel_order(request: Request) -> Response:
     order_id = parse_order_id(Query(request).get("id"))
     if order_id is None:
         raise errors.NO_ORDER_MATCHES_YOUR_REQUEST()
-    mock.venue.cancel(account, order_id, mock.now())
+    delay = None
+    for lag in firings_of(request.scope, "cancel_lag"):
+        delay = lag.until_ms - mock.clock.now_ms()
+    mock.venue.cancel(account, order_id, mock.now(), delay_ms=delay)
     return JSON(_CANCEL_ACCEPTED)
 
 

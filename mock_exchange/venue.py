@@ -378,8 +378,9 @@ class Venue:
 
     # -- cancel --------------------------------------------------------------------------
 
-    def cancel(self, account: str, order_id: int, now: int) -> None:
-        """Accept a cancel request; it takes effect ``cancel_delay_ms`` later (§5.6).
+    def cancel(self, account: str, order_id: int, now: int, delay_ms: int | None = None) -> None:
+        """Accept a cancel request; it takes effect ``cancel_delay_ms`` later (§5.6), or
+        ``delay_ms`` later when given (the fault plan's ``cancel_lag``).
 
         A cancelled order cancels again with success (the venue's 2024 quirk); a closed or
         market order cannot be cancelled.
@@ -394,7 +395,8 @@ class Venue:
             raise errors.ORDER_COULD_NOT_BE_CANCELED()
         if order.cancel_due is not None:
             return
-        order.cancel_due = now + self.config.cancel_delay_ms
+        delay = self.config.cancel_delay_ms if delay_ms is None else max(0, delay_ms)
+        order.cancel_due = now + delay
         heapq.heappush(self._cancel_queue, (order.cancel_due, order.id))
         self._emit(OrderCancelRequested(order, now))
 

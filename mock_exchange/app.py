@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import WebSocketRoute
 
 from mock_exchange import admin, auth, errors, rest, views
 from mock_exchange.accounts import Account, demo_account, load_accounts
@@ -38,6 +39,7 @@ from mock_exchange.ratelimit import RateLimiter
 from mock_exchange.responses import JSON
 from mock_exchange.rules import ASSETS, DEFAULT_PAIRS, PairRules
 from mock_exchange.settings import MockSettings
+from mock_exchange.stream import StreamHub, serve_websocket
 from mock_exchange.venue import Venue
 
 if TYPE_CHECKING:
@@ -85,6 +87,7 @@ class MockExchange:
                 accounts = [demo_account(self._credentials)]
         for account in accounts:
             self.add_account(account)
+        self.stream = StreamHub(self, settings.stream)
         self.market: MarketSimulator | None = None
         self._last_prune = self.now()
         if settings.market:
@@ -223,13 +226,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        ticker = asyncio.create_task(_tick(mock))
+        tasks = [asyncio.create_task(_tick(mock)), asyncio.create_task(mock.stream.run_ticks())]
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     handlers: dict[Any, Any] = {
         VenueError: _venue_error,
@@ -237,7 +242,13 @@ def create_app(
         AdminError: _admin_error,
     }
     app = Starlette(
-        routes=[*rest.routes, *admin.routes],
+        routes=[
+            *rest.routes,
+            *admin.routes,
+            # The venue serves its feed at the root of its own host; here also at /ws.
+            WebSocketRoute("/ws", serve_websocket),
+            WebSocketRoute("/", serve_websocket),
+        ],
         middleware=[
             Middleware(FaultGate, mock=mock, clock_now=mock.clock.now_ms),
             Middleware(

@@ -110,6 +110,7 @@ def settings_from_args(args: argparse.Namespace) -> MockSettings:
 def announce(mock: MockExchange, host: str, port: int, out: TextIO) -> None:
     """What an operator needs to connect, printed once at start (to stdout, never a log)."""
     print(f"mock-exchange: serving BTCTurk REST on http://{host}:{port}", file=out)
+    print(f"mock-exchange: websocket feed on ws://{host}:{port}/ (also /ws)", file=out)
     print(f"mock-exchange: admin bearer token: {mock.admin_token}", file=out)
     if mock.settings.accounts_file is None:
         for account in mock.accounts.values():
@@ -161,7 +162,15 @@ def serve(settings: MockSettings, host: str, port: int, log_level: str) -> int:
         mock = MockExchange(settings, LiveClock(), journal_sink=sink)
         app = create_app(settings, mock=mock)
         announce(mock, host, port, sys.stdout)
-        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            lifespan="on",
+            ws_ping_interval=settings.stream.ping_interval_s,
+            ws_ping_timeout=4 * settings.stream.ping_interval_s,
+        )
         tune_gc()
         _Server(config).run()
     print("mock-exchange: stopped", flush=True)

@@ -285,6 +285,11 @@ class Feed:
             self._leave(conn, session, topic)
         self._logout(conn, session)
 
+    def account_of(self, conn: int) -> str | None:
+        """The account a connection is logged in as, if any."""
+        session = self._sessions.get(conn)
+        return session.account if session is not None else None
+
     def receive(self, conn: int, text: str | bytes, now: int) -> list[Outgoing]:
         session = self._sessions.get(conn)
         frame = _parse(text) if session is not None else None

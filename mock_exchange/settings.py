@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mock_exchange.faults import FaultPlan
 from mock_exchange.journal import DEFAULT_CAPACITY
+from mock_exchange.stream import StreamConfig
 from mock_exchange.venue import VenueConfig
 
 __all__ = ["MockSettings"]
@@ -36,6 +37,7 @@ class MockSettings:
     journal_market: bool = False
     journal_capacity: int = DEFAULT_CAPACITY
     journal_path: Path | None = None  # also append every entry to this JSONL file
+    stream: StreamConfig = field(default_factory=StreamConfig)
 
     def __post_init__(self) -> None:
         if self.rate_limit_scale <= 0:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import time
 import json
+import time
 from collections.abc import Iterator
 from decimal import Decimal as D
 from pathlib import Path
@@ -97,7 +97,7 @@ def book_messages(
 
 
 def test_a_connection_gets_the_version_message_then_acks_and_snapshots() -> None:
-    mock, hub, _ = hub_with()
+    _mock, hub, _ = hub_with()
     conn = hub.open("10.0.0.1")
     assert frames(conn) == [[991, {"type": 991, "current": "5.1.0", "min": "2.3.0"}]]
     join(hub, conn, "obdiff")
@@ -107,7 +107,7 @@ def test_a_connection_gets_the_version_message_then_acks_and_snapshots() -> None
 
 
 def test_private_events_reach_the_logged_in_owner_only() -> None:
-    mock, hub, clock = hub_with()
+    mock, hub, _clock = hub_with()
     alice, bob = hub.open("10.0.0.1"), hub.open("10.0.0.2")
     login(hub, alice, ALICE)
     login(hub, bob, BOB)
@@ -136,10 +136,10 @@ def test_the_sixteenth_connection_attempt_in_a_minute_is_refused() -> None:
 
 
 def test_a_slow_subscriber_is_cut_off_and_the_venue_goes_on() -> None:
-    mock, hub, clock = hub_with(outbox_limit=5)
+    mock, hub, _clock = hub_with(outbox_limit=5)
     slow = hub.open("10.0.0.1")
     join(hub, slow, "trade")
-    for i in range(10):
+    for _i in range(10):
         order(mock, "sell", "0.01", "4000000", BOB)
         order(mock, "buy", "0.01", "4000000", ALICE)
     assert slow.closed == "slow consumer" and not slow.outbox
@@ -189,7 +189,7 @@ def test_ws_malformed_breaks_one_payload() -> None:
 
 
 def test_ws_drop_type_silences_one_message_type_only() -> None:
-    mock, hub, clock = hub_with([{"kind": "ws_drop_type", "msg_type": 423}])
+    mock, hub, _clock = hub_with([{"kind": "ws_drop_type", "msg_type": 423}])
     conn = hub.open("10.0.0.1")
     login(hub, conn, ALICE)
     frames(conn)
@@ -202,7 +202,7 @@ def test_ws_drop_type_silences_one_message_type_only() -> None:
 
 
 def test_ws_drop_closes_the_connection() -> None:
-    mock, hub, clock = hub_with([{"kind": "ws_drop", "msg_type": 431, "nth": 1}])
+    mock, hub, _clock = hub_with([{"kind": "ws_drop", "msg_type": 431, "nth": 1}])
     conn = hub.open("10.0.0.1")
     join(hub, conn, "orderbook")
     assert conn.closed == "ws_drop" and conn.close_code == 1008
@@ -250,8 +250,8 @@ def ws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     stop_server(server)
 
 
-async def next_frame(ws: Any, want: int, timeout: float = 10) -> list[Any]:
-    async with asyncio.timeout(timeout):
+async def next_frame(ws: Any, want: int) -> list[Any]:
+    async with asyncio.timeout(10):
         while True:
             frame = json.loads(await ws.recv())
             if frame[0] == want:

@@ -648,3 +648,13 @@ def test_the_replay_plan_does_fire() -> None:
     steps += [("ws", 432, "", None, 10)] * 50
     firings = [f for batch in replay(FaultPlan.from_text(REPLAY_PLAN), steps) for f in batch]
     assert {"http_429", "timeout_after_apply", "latency", "ws_gap"} <= set(kinds(firings))
+
+
+def test_the_example_plan_in_the_repository_loads_and_uses_every_kind() -> None:
+    from pathlib import Path
+
+    from mock_exchange.faults import KINDS
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "faults.toml"
+    plan = FaultPlan.from_text(path.read_text(encoding="utf-8"), "toml")
+    assert {rule.kind for rule in plan.rules} == set(KINDS)

@@ -313,3 +313,19 @@ async def test_ws_drop_closes_a_real_socket(ws_server: LiveServer) -> None:
                 while True:
                     await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+@pytest.mark.anyio
+async def test_the_sixteenth_connection_in_a_minute_gets_a_429(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--rate-limits", "off", "--no-market")
+    try:
+        url = f"ws://127.0.0.1:{server.port}/"
+        for _ in range(15):
+            async with connect(url, open_timeout=10) as ws:
+                await next_frame(ws, 991)
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with connect(url, open_timeout=10):
+                pass
+        assert refused.value.response.status_code == 429
+    finally:
+        stop_server(server)

@@ -248,7 +248,7 @@ async def replace_faults(request: Request) -> Response:
     """The new plan as JSON, or as TOML with a ``toml`` content type; counters start afresh."""
     mock = _admin(request)
     raw = await request.body()
-    toml = "toml" in request.headers.get("content-type", "")
+    toml = "toml" in request.headers.get("content-type", "").lower()
     try:
         plan = FaultPlan.from_text(raw.decode("utf-8"), "toml" if toml else "json")
     except (FaultPlanError, UnicodeDecodeError) as exc:

@@ -3,7 +3,8 @@ request and makes the venue misbehave as it says (DESIGN.md, the fault vocabular
 
 Outcomes replace the venue's answer:
 
-* ``http_429``: the venue's 429 body with ``Retry-After``; nothing applied.
+* ``http_429``: the venue's 429 body with ``Retry-After``, naming the endpoint's quota as
+  the rate limiter does (120 a minute where the venue's table has none); nothing applied.
 * ``http_5xx_before``: nothing applied; a 500 carries the venue's error envelope, any other
   status the short HTML page a CDN gives (502, 503 and 504 come from the CDN in front of
   the venue, not from the API itself: a choice, UNCONFIRMED).
@@ -34,6 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_exchange import errors
 from mock_exchange.faults import MAINTENANCE_HTML, Firing, corrupt_rows
+from mock_exchange.middleware import too_many_requests_body
+from mock_exchange.ratelimit import DEFAULT_RULES, Decision, RateLimiter, RateRule, endpoint_of
 from mock_exchange.views import error_body
 
 if TYPE_CHECKING:
@@ -50,6 +53,9 @@ _CDN_PAGE = (
     "</body></html>"
 )
 _REASONS = {502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Time-out"}
+# The quota a fault's 429 names on an endpoint the venue's rate table leaves out: the
+# balances endpoint's 120 a minute per IP (a choice; the venue's is UNCONFIRMED).
+_ANY_ENDPOINT = RateRule("GET", "*", 120, 60_000, 60_000, ("ip",))
 
 
 def firings_of(scope: Scope, kind: str) -> list[Firing]:
@@ -85,16 +91,18 @@ def _cdn_page(status: int) -> str:
     return _CDN_PAGE.format(status=status, reason=_REASONS.get(status, "Error"))
 
 
+def quota_exceeded(firing: Firing, method: str, path: str, limiter: RateLimiter) -> list[Message]:
+    """``http_429``: the venue's own 429 body, naming the endpoint's quota as the rate
+    limiter would, with the firing's ``Retry-After``."""
+    key = (method.upper(), endpoint_of(path.partition("?")[0]))
+    rule = next((r for r in DEFAULT_RULES if (r.method, r.endpoint) == key), _ANY_ENDPOINT)
+    decision = Decision(False, rule, "ip", firing.retry_after_s, limiter.limit_of(rule))
+    body = too_many_requests_body(decision)
+    return _json(429, body, [(b"retry-after", str(firing.retry_after_s).encode())])
+
+
 def error_messages(firing: Firing) -> list[Message]:
-    """The answer an outcome fault gives instead of the venue's."""
-    if firing.kind == "http_429":
-        body = {
-            "message": errors.TOO_MANY_REQUESTS.message,
-            "success": False,
-            "code": 429,
-            "details": "Quota exceeded.",
-        }
-        return _json(429, body, [(b"retry-after", str(firing.retry_after_s).encode())])
+    """The answer an outcome fault other than ``http_429`` gives instead of the venue's."""
     if firing.kind == "maintenance_503":
         return _html(503, MAINTENANCE_HTML)
     if firing.kind == "timeout_after_apply":
@@ -190,6 +198,10 @@ class FaultGate:
             if outcome.kind == "timeout_after_apply" and not await self._hold(receive, held):
                 return  # the client gave up: nobody to answer
             for message in error_messages(outcome):
+                await send(message)
+        elif outcome.kind == "http_429":
+            limiter = self.mock.limiter
+            for message in quota_exceeded(outcome, scope["method"], scope["path"], limiter):
                 await send(message)
         else:
             for message in error_messages(outcome):

@@ -32,7 +32,7 @@ PURE = {
         "faults",
         "feed",
     ],
-    "bot": ["core"],
+    "bot": ["core", "errors"],
 }
 BANNED_IN_PURE = {"time", "random", "asyncio", "socket", "threading", "subprocess"}
 

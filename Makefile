@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.matching
 	$(PY) -m benchmarks.rest_throughput
 	$(PY) -m benchmarks.rest_throughput --client raw
+	$(PY) -m benchmarks.ws_fanout
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

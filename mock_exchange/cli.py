@@ -24,6 +24,7 @@ from mock_exchange.clock import LiveClock
 from mock_exchange.faults import FaultPlan, FaultPlanError
 from mock_exchange.runtime import tune_gc
 from mock_exchange.settings import MockSettings
+from mock_exchange.stream import StreamConfig
 from mock_exchange.venue import VenueConfig
 
 __all__ = ["build_parser", "main", "settings_from_args"]
@@ -33,6 +34,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
     return value
 
 
@@ -78,6 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--journal-market", action="store_true", help="journal the market's agents too"
     )
+    serve.add_argument(
+        "--ws-connects-per-minute",
+        type=_positive_int,
+        default=15,
+        help="websocket connection attempts allowed per IP and minute (the venue's 15)",
+    )
+    serve.add_argument(
+        "--ws-outbox-limit",
+        type=_positive_int,
+        default=5_000,
+        help="messages queued for one websocket client before it is cut off",
+    )
+    serve.add_argument(
+        "--ws-deflate",
+        choices=("on", "off"),
+        default="on",
+        help="permessage-deflate on the websocket feed",
+    )
     serve.add_argument("--log-level", default="warning")
     return parser
 
@@ -104,6 +130,11 @@ def settings_from_args(args: argparse.Namespace) -> MockSettings:
         faults=load_plan(args.faults) if args.faults is not None else FaultPlan(),
         journal_path=args.journal,
         journal_market=args.journal_market,
+        stream=StreamConfig(
+            connects_per_minute=args.ws_connects_per_minute,
+            outbox_limit=args.ws_outbox_limit,
+            deflate=args.ws_deflate == "on",
+        ),
     )
 
 
@@ -170,6 +201,7 @@ def serve(settings: MockSettings, host: str, port: int, log_level: str) -> int:
             lifespan="on",
             ws_ping_interval=settings.stream.ping_interval_s,
             ws_ping_timeout=4 * settings.stream.ping_interval_s,
+            ws_per_message_deflate=settings.stream.deflate,
         )
         tune_gc()
         _Server(config).run()

@@ -59,6 +59,7 @@ class StreamConfig:
     connects_per_minute: int = 15  # per IP (reference §6.3)
     outbox_limit: int = 5_000  # messages queued for one client before it is cut off
     ping_interval_s: float = 5.0
+    deflate: bool = True  # permessage-deflate, as the venue offers it
 
     def __post_init__(self) -> None:
         if self.connects_per_minute < 1 or self.outbox_limit < 1:

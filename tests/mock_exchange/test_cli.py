@@ -106,3 +106,29 @@ def test_without_a_file_a_demo_account_is_printed(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_websocket_options_reach_the_stream_settings() -> None:
+    from mock_exchange.cli import build_parser, settings_from_args
+
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "--ws-connects-per-minute",
+            "100",
+            "--ws-outbox-limit",
+            "7",
+            "--ws-deflate",
+            "off",
+        ]
+    )
+    stream = settings_from_args(args).stream
+    assert (stream.connects_per_minute, stream.outbox_limit, stream.deflate) == (100, 7, False)
+    defaults = settings_from_args(build_parser().parse_args(["serve"])).stream
+    assert (defaults.connects_per_minute, defaults.outbox_limit, defaults.deflate) == (
+        15,
+        5000,
+        True,
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--ws-outbox-limit", "0"])

@@ -2,7 +2,9 @@
 
     BotError
     ├── Retryable                  the venue may answer differently if asked again
-    │   ├── TransportError         timeout, refused or reset connection, bad TLS, ...
+    │   ├── TransportError         timeout, reset connection, broken answer, ...
+    │   │   └── NotSent            the request never left (connect refused or timed out):
+    │   │                          even a write is safe to send again
     │   ├── RateLimited            429; ``retry_after_s`` says when to come back
     │   └── ServerError            5xx (incl. a CDN's HTML maintenance page)
     ├── Uncertain                  a write whose outcome is unknown: it may have been applied
@@ -35,6 +37,7 @@ __all__ = [
     "ConfigError",
     "InsufficientBalance",
     "NotCancellable",
+    "NotSent",
     "OrderNotFound",
     "OrderRefused",
     "ProtocolError",
@@ -57,6 +60,10 @@ class Retryable(BotError):
 
 class TransportError(Retryable):
     pass
+
+
+class NotSent(TransportError):
+    """The connection failed before the request was written: nothing reached the venue."""
 
 
 class RateLimited(Retryable):

@@ -75,8 +75,13 @@ class OffsetEstimator:
     def samples(self) -> tuple[Sample, ...]:
         return tuple(self._samples)
 
+    def discard(self) -> None:
+        """Forget every sample: the venue refused a stamp, so the estimate is wrong."""
+        self._samples.clear()
+
     def _best(self) -> list[Sample]:
-        ranked = sorted(self._samples, key=lambda s: s.rtt_ms)
+        # Fastest first; among equals the newest, since the venue's clock can be stepped.
+        ranked = sorted(self._samples, key=lambda s: (s.rtt_ms, -s.received_ms))
         return ranked[: (len(ranked) + 1) // 2]
 
     @property

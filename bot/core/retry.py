@@ -45,6 +45,7 @@ from typing import Protocol
 
 from bot.errors import (
     Bug,
+    NotSent,
     ProtocolError,
     RateLimited,
     Retryable,
@@ -81,6 +82,7 @@ _R, _U, _G = Action.RETRY, Action.UNCERTAIN, Action.GIVE_UP
 # First match wins, so subclasses come before their bases.
 _TABLE: tuple[tuple[type[BaseException], Action, Action, str], ...] = (
     (RateLimited, _R, _R, "429: refused before the venue acted"),
+    (NotSent, _R, _R, "the request never left: nothing was applied"),
     (Uncertain, _U, _U, "the outcome is already known to be unknown"),
     (Retryable, _R, _U, "transport or 5xx: a write may have been applied"),
     (VenueRejected, _G, _G, "the venue said no"),

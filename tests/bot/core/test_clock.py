@@ -170,3 +170,15 @@ def test_stamps_strictly_increase_whatever_the_offset_and_our_clock_do(
             local += value  # our clock may step back as well as forward
             issued.append(stamps.stamp(local))
     assert all(a < b for a, b in itertools.pairwise(issued))
+
+
+def test_discard_forgets_every_sample_and_ties_prefer_the_newest() -> None:
+    estimator = OffsetEstimator()
+    for t in range(3):
+        estimator.add(Sample(t * 10, t * 10 + 5, t * 10))  # offset +5, round trip 0
+    for t in range(3, 6):
+        estimator.add(Sample(t * 10, t * 10 + 900, t * 10))  # the venue stepped: +900
+    assert estimator.offset_ms == 900  # equal round trips: the newest half wins
+    estimator.discard()
+    assert estimator.offset_ms is None and estimator.samples == ()
+    assert estimator.needs_resync(100)

@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.rest_throughput
 	$(PY) -m benchmarks.rest_throughput --client raw
 	$(PY) -m benchmarks.ws_fanout
+	$(PY) -m benchmarks.client_overhead
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 
 import pytest
@@ -15,6 +15,13 @@ from bot.exchange.rest import OrderRequest
 from tests.conftest import ALICE, LiveServer, start_server, stop_server
 
 pytestmark = pytest.mark.anyio
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll the client's state (it has no event to wait on for these), for at most 15 s."""
+    async with asyncio.timeout(15):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +45,7 @@ async def test_one_adapter_places_over_rest_and_hears_it_over_the_websocket(
     try:
         await exchange.start()
         assert exchange.rest.stamps.trusted
-        async with asyncio.timeout(15):
-            while not exchange.stream.logged_in:
-                await asyncio.sleep(0.05)
+        await until(lambda: exchange.stream.logged_in)
         request = OrderRequest(
             "BTCTRY", Side.BUY, OrderMethod.LIMIT, D("0.001"), "adapter-1", price=D("3000000")
         )
@@ -51,12 +56,8 @@ async def test_one_adapter_places_over_rest_and_hears_it_over_the_websocket(
                 if isinstance(event, OrderInsert):
                     break
         assert (event.id, event.client_id) == (ack.id, "adapter-1")
-        async with asyncio.timeout(15):
-            while (
-                exchange.stream.books["BTCTRY"].dirty
-                or not exchange.stream.books["BTCTRY"].snapshot().bids
-            ):
-                await asyncio.sleep(0.05)
+        book = exchange.stream.books["BTCTRY"]
+        await until(lambda: not book.dirty and bool(book.snapshot().bids))
         assert exchange.stream.books["BTCTRY"].snapshot().bids[0].price == D("3000000")
     finally:
         await exchange.close()

@@ -360,9 +360,10 @@ async def test_no_secret_or_signature_reaches_a_log_line(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp = tmp_path_factory.mktemp("rest")
     plan = Path(tmp / "faults.toml")
+    # Only BOB's second submit is lost, so the tests sharing this server stay independent.
     plan.write_text(
         'seed = 1\n[[rule]]\nkind = "timeout_after_apply"\nendpoint = "/api/v1/order"\n'
-        'method = "POST"\nnth = 2\nhold_ms = 5000\n'
+        f'method = "POST"\nnth = 2\nhold_ms = 5000\naccount = "{BOB.key}"\n'
     )
     server = start_server(tmp, "--no-market", "--faults", str(plan))
     yield server
@@ -371,7 +372,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 async def test_over_a_real_socket_a_lost_answer_is_uncertain(server: LiveServer) -> None:
     async with httpx2.AsyncClient(base_url=server.base_url) as http:
-        client = build_client(http, None, [], timeout_s=1.0)
+        client = build_client(http, None, [], account=BOB, timeout_s=1.0)
         assert (await client.sync_clock()) is not None
         first = await client.submit(limit(Side.BUY, "0.001", "3000000", "wire-1"))
         with pytest.raises(Uncertain):
@@ -394,3 +395,35 @@ async def test_rate_limited_is_raised_when_retry_after_exceeds_the_budget(rig: R
     rig.faults({"kind": "http_429", "endpoint": "/api/v1/openorders", "retry_after": 60})
     with pytest.raises(RateLimited):
         await rig.client.open_orders()
+
+
+async def test_latency_beyond_the_timeout_on_a_read_is_retried(rig: Rig) -> None:
+    rig.faults({"kind": "latency", "endpoint": "/api/v1/users/balances", "nth": 1, "ms": 60_000})
+    balances = await rig.client.balances()  # the first answer is too late: retried
+    assert balances.items and rig.client.metrics.retries == 1
+
+
+async def test_latency_beyond_the_timeout_on_a_submit_is_uncertain(rig: Rig) -> None:
+    rig.faults(
+        {"kind": "latency", "endpoint": "/api/v1/order", "method": "POST", "nth": 1, "ms": 60_000}
+    )
+    with pytest.raises(Uncertain):
+        await rig.client.submit(limit(Side.BUY, "0.001", "3000000", "slow-1"))
+
+
+async def test_every_endpoint_over_a_real_socket(server: LiveServer) -> None:
+    async with httpx2.AsyncClient(base_url=server.base_url) as http:
+        client = build_client(http, None, [], timeout_s=5.0)
+        await client.sync_clock()
+        assert client.stamps.trusted
+        assert {r.name for r in (await client.exchange_info()).items} >= {"BTCTRY"}
+        assert (await client.ticker(PAIR)).items[0].pair == PAIR
+        await client.orderbook(PAIR)
+        await client.trades(PAIR)
+        assert any(b.asset == "TRY" for b in (await client.balances()).items)
+        ack = await client.submit(limit(Side.BUY, "0.001", "2900000", "every-1"))
+        assert (await client.order(ack.id)).client_id == "every-1"
+        assert ack.id in {o.id for o in (await client.open_orders(PAIR)).items}
+        assert ack.id in {o.id for o in (await client.all_orders(PAIR)).items}
+        assert (await client.user_trades(order_id=ack.id)).items == ()
+        await client.cancel(ack.id, "every-1")

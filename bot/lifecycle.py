@@ -33,7 +33,7 @@ from bot.core import orders as core
 from bot.core.orders import Change, IllegalTransition, LocalOrder, OrderEvent, OrderState
 from bot.core.portfolio import Portfolio
 from bot.core.reconcile import ReconcileConfig, ReconcilePlan, VenueSnapshot, reconcile
-from bot.core.types import Fill, OrderMethod, Side, VenueOrder
+from bot.core.types import Balance, Fill, OrderMethod, Side, VenueOrder
 from bot.errors import (
     BotError,
     ClockUntrusted,
@@ -145,6 +145,8 @@ class Lifecycle:
         self.lookback_ms = self.config.lookback_ms
         self._lookups: set[int] = set()
         self._filled: dict[str, Decimal] = {}  # client id -> sum of its recorded fills
+        self.last_balances: dict[str, Balance] = {}  # the venue's, from the last snapshot
+        self.fill_listeners: list[Callable[[Fill], object]] = []
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -323,6 +325,8 @@ class Lifecycle:
         if not new:
             return False
         self.portfolio.apply_fill(fill)
+        for listener in self.fill_listeners:
+            listener(fill)
         if self.metrics is not None:
             self.metrics.fills.labels(source=source).inc()
         if order is not None:
@@ -401,12 +405,22 @@ class Lifecycle:
         )
 
     async def reconcile_once(
-        self, *, allow_submit: bool, snapshot: VenueSnapshot | None = None
+        self,
+        *,
+        allow_submit: bool,
+        snapshot: VenueSnapshot | None = None,
     ) -> ReconcileReport:
-        """One pass: read the venue, diff, apply. Running it twice changes nothing."""
+        """One pass: read the venue, diff, apply. Running it twice changes nothing. The
+        venue's balances are kept in ``last_balances`` for the caller's balance check, which
+        runs after the fills of this pass are booked."""
         snap = snapshot or await self.snapshot()
+        if snap.balances is not None:
+            self.last_balances = {b.asset: b for b in snap.balances}
         plan = reconcile(
-            snap, self.orders, self.fill_ids, self.config.reconcile_config(self.lookback_ms)
+            snap,
+            self.orders,
+            self.fill_ids,
+            self.config.reconcile_config(self.lookback_ms),
         )
         report = ReconcileReport(plan, complete=snap.complete)
         for fill in plan.new_fills:  # fills first: the order changes below may need them

@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.rest_throughput --client raw
 	$(PY) -m benchmarks.ws_fanout
 	$(PY) -m benchmarks.client_overhead
+	$(PY) -m benchmarks.reconcile_cost
+	$(PY) -m benchmarks.decision_latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

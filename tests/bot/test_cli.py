@@ -4,6 +4,7 @@ their own; ``run`` trades against the mock, serves metrics and stops cleanly on 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,16 @@ from bot.cli import main
 from bot.errors import ConfigError
 from bot.exchange.adapter import Exchange, ExchangeConfig
 from tests.conftest import ALICE, LiveServer, free_port, start_server, stop_server
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """``main`` configures the root logger, as a process would; undo it for the next test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def env(secret: str = ALICE.secret, key: str = ALICE.key) -> dict[str, str]:

@@ -17,7 +17,10 @@ Start-up: load the books and settle what a crash left; sync the clock; load symb
   ``observe`` only cancels go out.
 
 A replace is explicit: cancel, confirm (the venue's 452 or a read), then submit; a quote
-slot never has two live orders.
+slot never has two live orders. A cancel left pending (it may never have left: clock
+untrusted, rate limited) is sent again after ``cancel_resend_s``. The daily loss limit
+counts the open positions marked to their books' mid. ``btcbot resume`` from another
+process (the kill flag falling in the store) is an operator's resume, as ``resume()`` is.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class Bot:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         metrics: BotMetrics | None = None,
         tick_s: float = 0.5,
+        cancel_resend_s: float = 5.0,
     ) -> None:
         self.settings = settings
         self.exchange = exchange
@@ -76,6 +80,7 @@ class Bot:
         self.sleep = sleep
         self.metrics = metrics
         self.tick_s = tick_s
+        self.cancel_resend_ms = int(cancel_resend_s * 1000)
         life = settings.lifecycle
         self.portfolio = Portfolio()
         self.lifecycle = Lifecycle(
@@ -132,6 +137,7 @@ class Bot:
         self.divergences: tuple[Divergence, ...] = ()
         self.state = BotState()
         self.manual_kill = False
+        self._resume_wanted = False  # an operator's resume, waiting for the other causes
         self.wanted_mode = Mode(settings.mode)
         self._stop = asyncio.Event()
 
@@ -156,8 +162,14 @@ class Bot:
     # -- one step -------------------------------------------------------------------------
 
     async def step(self) -> None:
-        # ``btcbot kill`` from another process writes the flag; pick it up every step.
-        self.manual_kill = (await self.store.kv_get(KILL_KEY)) == "1"
+        # ``btcbot kill`` and ``btcbot resume`` from another process write the flag; pick it
+        # up every step. The flag falling is an operator's resume, not just a cause gone.
+        killed = (await self.store.kv_get(KILL_KEY)) == "1"
+        if self.manual_kill and not killed:
+            self._resume_wanted = True
+        self.manual_kill = killed
+        if killed:
+            self._resume_wanted = False
         await self.drain_events()
         now = self.now_ms()
         interval_ms = int(self.settings.lifecycle.reconcile_interval_s * 1000)
@@ -212,6 +224,11 @@ class Bot:
 
     def update_mode(self) -> None:
         change = self.modes.update(self.health(), self.now_ms())
+        if self._resume_wanted and not self.manual_kill:
+            # Refused while another cause holds; it takes effect once they clear.
+            resumed = self.modes.resume(self.now_ms())
+            change = resumed or change
+            self._resume_wanted = not self.modes.allows_submit
         if change is not None:
             log.warning("mode %s -> %s: %s", change.previous, change.mode, list(change.reasons))
             if self.metrics is not None:
@@ -229,6 +246,7 @@ class Bot:
 
     async def trade(self) -> None:
         for pair in self.settings.strategy.pairs:
+            await self._resend_cancels(pair)
             live = self._live_quotes(pair)
             view = MarketView(
                 pair=pair,
@@ -276,16 +294,46 @@ class Bot:
             if order.state in (OrderState.OPEN, OrderState.PARTIAL):
                 await self.lifecycle.cancel(order.client_id)
 
+    async def _resend_cancels(self, pair: str) -> None:
+        """Send again the cancels that have been pending for ``cancel_resend_s``.
+
+        A cancel that never left (the clock untrusted, not sent, rate limited) or whose
+        answer was lost leaves its order ``cancel_pending`` while it rests on the venue; the
+        slot counts as taken, so without a second cancel a stale quote would stay for good.
+        Re-cancelling is harmless on the venue (a cancelled order cancels again)."""
+        now = self.now_ms()
+        for order in list(self.lifecycle.orders.values()):
+            if (
+                order.pair == pair
+                and not order.external
+                and order.state is OrderState.CANCEL_PENDING
+                and order.venue_id is not None
+                and now - (order.cancel_requested_ms or 0) >= self.cancel_resend_ms
+            ):
+                await self.lifecycle.cancel(order.client_id)
+
     def _slot_orders(self, slot: str) -> list[LocalOrder]:
-        marker = f":{slot}:"
-        return [o for o in self.lifecycle.orders.values() if marker in o.intent_id and o.is_live]
+        return [
+            o
+            for o in self.lifecycle.orders.values()
+            if o.is_live and self._slot_of(o.intent_id) == slot
+        ]
+
+    def _slot_of(self, intent_id: str) -> str:
+        """The quote slot of one of our intents, ``{strategy}:{slot}:{ms}:{round}``; a slot
+        has colons of its own (``BTCTRY:bid:0``). Empty for any other intent (external)."""
+        prefix = f"{self.strategy.name}:"
+        if not intent_id.startswith(prefix):
+            return ""
+        parts = intent_id[len(prefix) :].rsplit(":", 2)
+        return parts[0] if len(parts) == 3 else ""
 
     def _live_quotes(self, pair: str) -> dict[str, LiveQuote]:
         quotes: dict[str, LiveQuote] = {}
         for order in self.lifecycle.orders.values():
             if order.pair != pair or order.external or not order.is_live or order.price is None:
                 continue
-            slot = order.intent_id.split(":")[1] if order.intent_id.count(":") >= 3 else ""
+            slot = self._slot_of(order.intent_id)
             if slot and order.state in (OrderState.OPEN, OrderState.PARTIAL):
                 quotes[slot] = LiveQuote(slot, order.price, order.left, order.created_ms)
             elif slot:  # in flight, unknown or cancelling: the slot is taken, do not quote it
@@ -340,7 +388,23 @@ class Bot:
             open_buy=open_buy,
             open_sell=open_sell,
             realised_pnl_today=today,
+            unrealised_pnl=self._unrealised_pnl(),
         )
+
+    def _unrealised_pnl(self) -> Decimal:
+        """The open positions marked to the mid of their books (the last one seen, even
+        while it resyncs): the daily loss limit counts it with the realised PnL."""
+        total = Decimal(0)
+        for pair, position in self.portfolio.positions.items():
+            local = self.exchange.stream.books.get(pair)
+            if position.quantity == 0 or local is None:
+                continue
+            book = local.snapshot()
+            if not book.bids or not book.asks:
+                continue
+            mid = (book.bids[0].price + book.asks[0].price) / 2
+            total += position.quantity * mid - position.cost
+        return total
 
     # -- control --------------------------------------------------------------------------
 
@@ -352,17 +416,22 @@ class Bot:
         self.update_mode()
         sent = 0
         if cancel_all:
+            # A cancel still pending goes again: it may never have left.
+            resting = (OrderState.OPEN, OrderState.PARTIAL, OrderState.CANCEL_PENDING)
             for order in list(self.lifecycle.live_orders()):
-                if order.state in (OrderState.OPEN, OrderState.PARTIAL) and not order.external:
+                if order.state in resting and order.venue_id is not None and not order.external:
                     await self.lifecycle.cancel(order.client_id)
                     sent += 1
         return sent
 
     async def resume(self) -> bool:
+        """Lift a manual kill (persisted). True when live now; while another cause holds the
+        bot in observe, the resume takes effect once it clears."""
         self.manual_kill = False
         await self.store.kv_set(KILL_KEY, "0")
-        self.modes.update(self.health(), self.now_ms())
-        return self.modes.resume(self.now_ms()) is not None or self.modes.allows_submit
+        self._resume_wanted = True
+        self.update_mode()
+        return self.modes.allows_submit
 
     def stop(self) -> None:
         self._stop.set()

@@ -145,10 +145,14 @@ class StampSource:
             )
 
     def stamp(self, local_now_ms: int) -> int:
-        """Our clock plus the offset (0 before any estimate), above every stamp given."""
+        """Our clock plus the offset (0 before any estimate), above every stamp given --
+        except after the venue's clock stepped back by more than the tolerance (a skew that
+        ended): holding stamps above the old ones would put every request outside the
+        venue's window until our clock caught up, so the stamps follow it back once."""
         candidate = local_now_ms + (self.estimator.offset_ms or 0)
         if self._last is not None and candidate <= self._last:
-            candidate = self._last + 1
+            stepped_back = self._last - candidate > self.tolerance_ms
+            candidate = candidate if stepped_back else self._last + 1
         self._last = candidate
         return candidate
 

@@ -128,6 +128,10 @@ class Bot:
             max_daily_loss=risk.max_daily_loss,
         )
         self.rules: dict[str, PairRules] = {}
+        if metrics is not None:
+            exchange.rest.observer = lambda endpoint, seconds, status: metrics.request(
+                endpoint, seconds, status=status
+            )
         # Balance check: the venue's totals at start plus the fills booked since.
         self.session = Portfolio()
         self.lifecycle.fill_listeners.append(self.session.apply_fill)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from typing import Any, TypeVar
 import httpx2
 
 from bot.core.clock import OffsetEstimator, Sample, StampSource
-from bot.core.ratelimit import RateBudget
+from bot.core.ratelimit import RateBudget, endpoint_of
 from bot.core.retry import Action, Backoff, RetryPolicy, classify
 from bot.core.types import (
     Balance,
@@ -146,6 +147,8 @@ class RestClient:
         self.deadline = deadline
         self.clock_samples = clock_samples
         self.metrics = RestMetrics()
+        # Told of every request: (endpoint, seconds, HTTP status or None); the app's metrics.
+        self.observer: Callable[[str, float, int | None], None] | None = None
 
     @property
     def estimator(self) -> OffsetEstimator:
@@ -400,8 +403,12 @@ class RestClient:
         request = self.http.request(
             method, path, params=params, headers=headers, content=content, timeout=self.timeout_s
         )
+        started = time.perf_counter()
+        status: int | None = None
         try:
-            return await self.deadline(self.timeout_s, request)
+            response = await self.deadline(self.timeout_s, request)
+            status = response.status_code
+            return response
         except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout) as exc:
             raise NotSent(f"{method} {path}: could not connect ({type(exc).__name__})") from None
         except (TimeoutError, httpx2.TimeoutException) as exc:
@@ -410,3 +417,8 @@ class RestClient:
             raise TransportError(f"{method} {path}: {type(exc).__name__}") from None
         except httpx2.HTTPError as exc:  # anything else httpx2 raises about the exchange
             raise ProtocolError(f"{method} {path}: {type(exc).__name__}") from None
+        finally:
+            if self.observer is not None:
+                self.observer(
+                    f"{method} {endpoint_of(path)}", time.perf_counter() - started, status
+                )

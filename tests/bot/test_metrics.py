@@ -133,3 +133,52 @@ def test_a_port_in_use_is_a_config_error() -> None:
     with metrics.start_http("127.0.0.1", 0) as server, pytest.raises(ConfigError) as caught:
         BotMetrics().start_http("127.0.0.1", server.port)
     assert str(caught.value).startswith(f"metrics cannot listen on 127.0.0.1:{server.port}")
+
+
+def test_the_rest_client_reports_every_request_and_each_429() -> None:
+    import asyncio
+    import random
+
+    import httpx2
+
+    from bot.core.clock import OffsetEstimator, StampSource
+    from bot.core.ratelimit import RateBudget
+    from bot.core.retry import Backoff, RetryPolicy
+    from bot.errors import RateLimited
+    from bot.exchange.rest import RestClient
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(
+            429,
+            json={"success": False, "message": "TOO_MANY_REQUESTS", "code": 429},
+            headers={"Retry-After": "1"},
+        )
+
+    async def go() -> BotMetrics:
+        metrics = BotMetrics()
+        async with httpx2.AsyncClient(
+            transport=httpx2.MockTransport(answer), base_url="http://venue.test"
+        ) as http:
+            clock = [0]
+
+            async def sleep(seconds: float) -> None:
+                clock[0] += int(seconds * 1000) + 1
+
+            client = RestClient(
+                http,
+                credentials=None,
+                budget=RateBudget(),
+                stamps=StampSource(OffsetEstimator()),
+                now_ms=lambda: clock[0],
+                sleep=sleep,
+                backoff=Backoff(random.Random(1)),
+                policy=RetryPolicy(max_attempts=2, max_elapsed_s=10),
+            )
+            client.observer = lambda e, s, st: metrics.request(e, s, status=st)
+            with pytest.raises(RateLimited):
+                await client.ticker()
+        return metrics
+
+    text = asyncio.run(go()).render().decode()
+    assert 'btcbot_rate_limited_total{endpoint="GET /api/v2/ticker"} 2.0' in text
+    assert 'btcbot_request_seconds_count{endpoint="GET /api/v2/ticker"} 2.0' in text

@@ -72,7 +72,10 @@ class Bot:
         metrics: BotMetrics | None = None,
         tick_s: float = 0.5,
         cancel_resend_s: float = 5.0,
+        canaries: frozenset[str] = frozenset(),
     ) -> None:
+        """``canaries`` switch on deliberately broken behaviours, for the harness's own
+        tests only (chaos.model.CANARIES); a real bot never sets them."""
         self.settings = settings
         self.exchange = exchange
         self.store = store
@@ -80,6 +83,7 @@ class Bot:
         self.sleep = sleep
         self.metrics = metrics
         self.tick_s = tick_s
+        self.canaries = canaries
         self.cancel_resend_ms = int(cancel_resend_s * 1000)
         life = settings.lifecycle
         self.portfolio = Portfolio()
@@ -96,6 +100,7 @@ class Bot:
             ),
             metrics=metrics,
             portfolio=self.portfolio,
+            canaries=canaries,
         )
         self.modes = ModeController(
             ModeConfig(
@@ -196,6 +201,8 @@ class Bot:
         try:
             report = await self.lifecycle.reconcile_once(allow_submit=self.allows_submit)
         except ReconcileFailed as exc:
+            if "swallow_reconcile_errors" in self.canaries:
+                return None  # canary: the failure goes uncounted
             self.state.reconcile_failures += 1
             log.error("reconcile failed (%s in a row): %s", self.state.reconcile_failures, exc)
             if self.metrics is not None:
@@ -224,7 +231,16 @@ class Bot:
             rules_missing=tuple(p for p in self.settings.strategy.pairs if p not in self.rules),
             clock_trusted=self.exchange.rest.stamps.trusted,
             manual_kill=self.manual_kill,
+            stream_dirty=self._stream_dirty(),
         )
+
+    def _stream_dirty(self) -> bool:
+        """A configured pair's book is not trustworthy: a changeset gap not yet resynced,
+        or a reconnect not yet followed by a fresh snapshot."""
+        if "trust_stale_book" in self.canaries:
+            return False
+        books = self.exchange.stream.books
+        return any(p in books and books[p].dirty for p in self.settings.strategy.pairs)
 
     def update_mode(self) -> None:
         change = self.modes.update(self.health(), self.now_ms())
@@ -346,9 +362,13 @@ class Bot:
 
     def _book(self, pair: str) -> OrderBook | None:
         book = self.exchange.stream.books.get(pair)
+        if book is not None and "trust_stale_book" in self.canaries:
+            return book.snapshot()
         return book.snapshot() if book is not None and not book.dirty else None
 
     def _book_fresh(self, pair: str) -> bool:
+        if "trust_stale_book" in self.canaries:
+            return True
         book = self.exchange.stream.books.get(pair)
         if book is None or book.dirty or book.last_update_ms is None:
             return False

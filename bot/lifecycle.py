@@ -132,6 +132,7 @@ class Lifecycle:
         config: LifecycleConfig | None = None,
         metrics: BotMetrics | None = None,
         portfolio: Portfolio | None = None,
+        canaries: frozenset[str] = frozenset(),
     ) -> None:
         self.rest = rest
         self.store = store
@@ -139,13 +140,15 @@ class Lifecycle:
         self.config = config or LifecycleConfig()
         self.metrics = metrics
         self.portfolio = portfolio or Portfolio()
+        self.canaries = canaries  # deliberately broken behaviours: the harness's tests only
         self.orders: dict[str, LocalOrder] = {}
         self.fill_ids: set[int] = set()
         self.illegal = 0
         self.lookback_ms = self.config.lookback_ms
         self._lookups: set[int] = set()
         self._filled: dict[str, Decimal] = {}  # client id -> sum of its recorded fills
-        self.last_balances: dict[str, Balance] = {}  # the venue's, from the last snapshot
+        self.last_balances: dict[str, Balance] = {}
+        self._canary_orders: set[int] = set()  # the venue's, from the last snapshot
         self.fill_listeners: list[Callable[[Fill], object]] = []
 
     # -- start-up -------------------------------------------------------------------------
@@ -240,6 +243,8 @@ class Lifecycle:
         except Uncertain as exc:
             self._metric_uncertain("submit")
             change = Change(E.UNCERTAIN, self.now_ms(), reason=str(exc.cause)[:200])
+            if self.canaries & {"retry_submit_blindly", "timeout_is_rejection"}:
+                return await self._canary_resend(order, change)
         except (NotSent, RateLimited, ClockUntrusted) as exc:
             # Provably not applied (never left, or refused before the venue acted).
             change = Change(E.NOT_SENT, self.now_ms(), reason=type(exc).__name__)
@@ -254,6 +259,41 @@ class Lifecycle:
                 order.client_id, Change(E.ABANDON, self.now_ms(), reason=change.reason)
             )
         return self.orders[order.client_id]
+
+    async def _canary_resend(self, order: LocalOrder, change: Change) -> LocalOrder:
+        """The audited bot's defects, on purpose: a timeout taken as a rejection, or a submit
+        retried blindly; both send the same intent again while the first may be live."""
+        if "timeout_is_rejection" in self.canaries:
+            await self._change(
+                order.client_id,
+                Change(E.REJECTED, change.at_ms, reason="timeout taken as a rejection"),
+            )
+        else:
+            await self._change(order.client_id, change)
+        again = dataclasses.replace(
+            core.new_intent(
+                order.intent_id,
+                pair=order.pair,
+                side=order.side,
+                method=order.method,
+                quantity=order.quantity,
+                price=order.price,
+                stop_price=order.stop_price,
+                at_ms=self.now_ms(),
+                attempt=order.attempt + 1,
+                prefix=self.config.client_prefix,
+            ),
+        )
+        intent = {
+            "intent_id": order.intent_id,
+            "strategy": "",
+            "slot": "",
+            "created_ms": self.now_ms(),
+            "payload": "{}",
+        }
+        await self.store.commit_intent(_row(again), intent, self.now_ms())
+        self.orders[again.client_id] = again
+        return await self._send(again)
 
     async def cancel(self, client_id: str) -> LocalOrder:
         """Ask the venue to cancel. The order stays ``cancel_pending`` until the venue
@@ -317,6 +357,9 @@ class Lifecycle:
         """Record a fill once by trade id; True if it was new."""
         if fill.trade_id in self.fill_ids:
             return False
+        if "fills_by_order_id" in self.canaries and fill.order_id in self._canary_orders:
+            return False  # canary: a second partial fill of one order is taken as a repeat
+        self._canary_orders.add(fill.order_id)
         order = self._owner_of(fill)
         new = await self.store.record_fill(
             fill, order.client_id if order is not None else fill.client_id, source

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 export UV_COMPILE_BYTECODE := 1
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: test lint mock bench clean
+.PHONY: test lint mock bench chaos gate clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+## make chaos: the main job: every scenario against the bot, in the simulation engine
+chaos: $(STAMP)
+	$(VENV)/bin/chaos run --report-dir var/chaos
+
+## make gate: the gate suite; writes var/gate-certificate.json for btcbot run
+gate: $(STAMP)
+	$(VENV)/bin/chaos gate --report-dir var/chaos-gate
 
 ## make mock: serve the mock venue on 127.0.0.1:8080
 mock: $(STAMP)

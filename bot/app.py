@@ -389,7 +389,11 @@ class Bot:
         venue = tuple(self.lifecycle.last_balances.values())
         if self.baseline is None:
             if venue:
-                self.baseline = {b.asset: b.total for b in venue}
+                # The session may already hold fills (this pass backfilled them, or the
+                # stream delivered them before the first read): the baseline is the venue's
+                # totals less what those fills moved, or they would count twice.
+                moved = self.session.expected_balances({})
+                self.baseline = {b.asset: b.total - moved.get(b.asset, Decimal(0)) for b in venue}
             return ()
         expected = self.session.expected_balances(self.baseline)
         found = compare(venue, expected, self.balance_tolerance)

@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.client_overhead
 	$(PY) -m benchmarks.reconcile_cost
 	$(PY) -m benchmarks.decision_latency
+	$(PY) -m benchmarks.sim_speed --gate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

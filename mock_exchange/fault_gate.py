@@ -60,7 +60,9 @@ _ANY_ENDPOINT = RateRule("GET", "*", 120, 60_000, 60_000, ("ip",))
 
 def firings_of(scope: Scope, kind: str) -> list[Firing]:
     """The firings of ``kind`` for this request (handlers use it for the lag faults)."""
-    found: list[Firing] = scope.get(FIRINGS, ())
+    found: list[Firing] | None = scope.get(FIRINGS)
+    if not found:  # the usual case: asked on every order and cancel
+        return []
     return [f for f in found if f.kind == kind]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_exchange import errors
@@ -49,6 +49,15 @@ def _json_response(status: int, body: Any, headers: list[tuple[bytes, bytes]]) -
         },
         {"type": "http.response.body", "body": payload},
     ]
+
+
+def _normalised(scope: Scope) -> Scope:
+    """The scope with its path as the venue matches it: lower case, no trailing slash."""
+    path: str = scope["path"]
+    normal = path.lower().rstrip("/") or "/"
+    if normal == path:
+        return scope
+    return dict(scope, path=normal, raw_path=normal.encode())
 
 
 def too_many_requests_body(decision: Decision) -> dict[str, Any]:
@@ -93,19 +102,16 @@ class VenueFrontDoor:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        if not path.startswith(ADMIN_PREFIX):
-            normal = path.lower().rstrip("/") or "/"
-            if normal != path:
-                scope = dict(scope, path=normal, raw_path=normal.encode())
+        found = self.direct(scope)
+        if found is not None:
+            await self.serve_direct(found[0], found[1], receive, send)
+            return
+        if not scope["path"].startswith(ADMIN_PREFIX):
+            scope = _normalised(scope)
             denied = self._rate_limit(scope) if self.limiter.enabled else None
             if denied is not None:
                 for message in denied:
                     await send(message)
-                return
-            endpoint = self.endpoints.get((scope["method"], scope["path"]))
-            if endpoint is not None:
-                await self._dispatch(endpoint, scope, receive, send)
                 return
         started = False
 
@@ -124,9 +130,41 @@ class VenueFrontDoor:
             for message in _json_response(500, error_body(errors.INTERNAL_ERROR()), []):
                 await send(message)
 
-    async def _dispatch(
+    def direct(self, scope: Scope) -> tuple[Endpoint, Scope] | None:
+        """The endpoint this door serves itself for an HTTP request, with the request's
+        normalised scope; ``None`` for what goes on to the router. Changes nothing."""
+        path: str = scope["path"]
+        if path.startswith(ADMIN_PREFIX):
+            return None
+        normal = path.lower().rstrip("/") or "/"
+        endpoint = self.endpoints.get((scope["method"], normal))
+        if endpoint is None:
+            return None
+        if normal != path:
+            scope = dict(scope, path=normal, raw_path=normal.encode())
+        return endpoint, scope
+
+    async def serve_direct(
         self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send
     ) -> None:
+        """Serve a request ``direct`` found: rate limit, endpoint, error handlers, answer.
+
+        ``app.VenueApp`` enters here from the outside of the app's middleware, so this also
+        stands in for the outermost layer, Starlette's ``ServerErrorMiddleware``: a failure
+        before any answer was begun gets its plain-text 500, then rises. Beneath that
+        layer (``__call__``) the same happens: the layer sees an answer already begun and
+        lets the failure rise without a second one. Past the rate limit every failure is
+        answered here, or is the connection's.
+        """
+        try:
+            denied = self._rate_limit(scope) if self.limiter.enabled else None
+        except Exception:
+            await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, send)
+            raise
+        if denied is not None:
+            for message in denied:
+                await send(message)
+            return
         request = Request(scope, receive)
         try:
             try:
@@ -142,7 +180,20 @@ class VenueFrontDoor:
                 await send(message)
             return
         # Failures while sending are the connection's, not the request's: let them rise.
-        await response(scope, receive, send)
+        if type(response).__call__ is not Response.__call__:
+            await response(scope, receive, send)
+            return
+        # What ``Response.__call__`` sends for an HTTP request, without its frame.
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+        if response.background is not None:
+            await response.background()
 
     def _handler_for(self, exc: Exception) -> ErrorHandler | None:
         for kind, handler in self.error_handlers:

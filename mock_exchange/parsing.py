@@ -7,7 +7,6 @@ with a message and code, never an exception that escapes as a 500.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
@@ -31,7 +30,7 @@ MAX_CLIENT_ID_LENGTH = 64
 _MAX_MAGNITUDE = Decimal("1e15")
 _MAX_DECIMALS = 18
 # Digits, dot, sign and exponent only: no comma, no spaces inside, no "NaN" or "Infinity".
-_DECIMAL_TEXT = re.compile(r"[0-9.+\-eE]+")
+_DECIMAL_CHARS = "0123456789.+-eE"
 
 _SIDES = {"buy": "buy", "sell": "sell", 0: "buy", 1: "sell"}
 # Integer enums follow the C# client's enum order (§3.2); accepting them is UNCONFIRMED.
@@ -51,27 +50,43 @@ _METHODS = {
 
 def parse_decimal(value: object, name: str, error: ErrorCode) -> Decimal:
     """A money value from JSON (a string, or a number parsed as Decimal) or a query string."""
-    if isinstance(value, bool) or value is None:
-        raise error(f"{name} must be a decimal number")
-    if isinstance(value, int | Decimal):
-        number = Decimal(value)
-    elif isinstance(value, str):
+    if isinstance(value, str):  # the common case first; a str is never a bool or None
         text = value.strip()
-        if _DECIMAL_TEXT.fullmatch(text) is None:
+        # Only digits, dot, sign and exponent (what ``[0-9.+\-eE]+`` matches in full):
+        # stripping those characters from both ends leaves nothing.
+        if not text or text.strip(_DECIMAL_CHARS):
             raise error(f"{name} must be a decimal with a dot")
         try:
             number = Decimal(text)
         except InvalidOperation:
             raise error(f"{name} must be a decimal number") from None
+        if "e" in text or "E" in text:
+            decimals = _decimals(number)
+        else:  # the exponent is what follows the dot: no need to take the number apart
+            dot = text.find(".")
+            decimals = 0 if dot < 0 else len(text) - dot - 1
+    elif isinstance(value, bool) or value is None:
+        raise error(f"{name} must be a decimal number")
+    elif isinstance(value, int | Decimal):
+        number = Decimal(value)
+        decimals = _decimals(number) if number.is_finite() else 0
     else:
         raise error(f"{name} must be a decimal number")
-    if not number.is_finite() or abs(number) >= _MAX_MAGNITUDE:
+    try:
+        out_of_range = not number.is_finite() or abs(number) >= _MAX_MAGNITUDE
+    except ArithmeticError:  # decimal.Overflow: an exponent beyond what the context holds
+        out_of_range = True
+    if out_of_range:
         raise error(f"{name} is out of range")
-    exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)
-    if number != 0 and -exponent > _MAX_DECIMALS:
+    if decimals > _MAX_DECIMALS and number != 0:
         raise error(f"{name} has too many decimals")
     return number
+
+
+def _decimals(number: Decimal) -> int:
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return -exponent
 
 
 def parse_int(
@@ -108,11 +123,29 @@ def parse_order_id(text: str | None) -> int | None:
 
 
 def _enum(value: object, table: Mapping[object, str], name: str) -> str:
-    key: object = value.strip().lower() if isinstance(value, str) else value
     # Only strings and plain ints can name an enum; a list or an object is not hashable.
-    if not isinstance(key, str | int) or isinstance(key, bool) or key not in table:
+    found: str | None = None
+    if isinstance(value, str):
+        found = table.get(value.strip().lower())
+    elif isinstance(value, int) and not isinstance(value, bool):
+        found = table.get(value)
+    if found is None:
         raise errors.FAILED_ORDER_PARAMETER(f"invalid {name}")
-    return table[key]
+    return found
+
+
+# The body's keys as the venue documents them, and lower-cased: keys bind case-insensitively.
+_DOCUMENTED_NAMES: tuple[str, ...] = (
+    "orderType",
+    "orderMethod",
+    "pairSymbol",
+    "quantity",
+    "price",
+    "stopPrice",
+    "newOrderClientId",
+)
+_LOWER_NAMES = tuple(name.lower() for name in _DOCUMENTED_NAMES)
+_DOCUMENTED = frozenset(_DOCUMENTED_NAMES)
 
 
 def parse_order_body(body: object) -> OrderRequest:
@@ -124,25 +157,38 @@ def parse_order_body(body: object) -> OrderRequest:
     """
     if not isinstance(body, dict):
         raise errors.FAILED_ORDER_PARAMETER("body must be a JSON object")
-    fields = {str(k).lower(): v for k, v in body.items()}
-    for required in ("ordertype", "ordermethod", "pairsymbol", "quantity"):
-        if fields.get(required) is None:
-            raise errors.FAILED_ORDER_PARAMETER(f"{required} is required")
-    side = _enum(fields["ordertype"], _SIDES, "orderType")
-    method = _enum(fields["ordermethod"], _METHODS, "orderMethod")
-    pair = fields["pairsymbol"]
-    if not isinstance(pair, str) or not pair.strip():
+    if _DOCUMENTED.issuperset(body):
+        # Every key spelt as documented: no two of them lower-case alike, so each reads
+        # what its lower-cased copy would hold, and the copy need not be made.
+        get, names = body.get, _DOCUMENTED_NAMES
+    else:
+        get, names = {str(k).lower(): v for k, v in body.items()}.get, _LOWER_NAMES
+    order_type = get(names[0])
+    order_method = get(names[1])
+    pair_symbol = get(names[2])
+    quantity_text = get(names[3])
+    if order_type is None:
+        raise errors.FAILED_ORDER_PARAMETER("ordertype is required")
+    if order_method is None:
+        raise errors.FAILED_ORDER_PARAMETER("ordermethod is required")
+    if pair_symbol is None:
+        raise errors.FAILED_ORDER_PARAMETER("pairsymbol is required")
+    if quantity_text is None:
+        raise errors.FAILED_ORDER_PARAMETER("quantity is required")
+    side = _enum(order_type, _SIDES, "orderType")
+    method = _enum(order_method, _METHODS, "orderMethod")
+    if not isinstance(pair_symbol, str) or not pair_symbol.strip():
         raise errors.FAILED_ORDER_PARAMETER("pairSymbol must be a string")
-    market = method in ("market", "stopmarket")
-    family = errors.FAILED_MARKET_ORDER if market else errors.FAILED_LIMIT_ORDER
-    quantity = parse_decimal(fields["quantity"], "quantity", family)
+    limit = method == "limit" or method == "stoplimit"
+    family = errors.FAILED_LIMIT_ORDER if limit else errors.FAILED_MARKET_ORDER
+    quantity = parse_decimal(quantity_text, "quantity", family)
     price = None
-    if method in ("limit", "stoplimit") and fields.get("price") is not None:
-        price = parse_decimal(fields["price"], "price", family)
+    if limit and (price_text := get(names[4])) is not None:
+        price = parse_decimal(price_text, "price", family)
     stop_price = None
-    if method in ("stoplimit", "stopmarket") and fields.get("stopprice") is not None:
-        stop_price = parse_decimal(fields["stopprice"], "stopPrice", family)
-    client_id = fields.get("neworderclientid")
+    if method != "limit" and method != "market" and (stop_text := get(names[5])) is not None:
+        stop_price = parse_decimal(stop_text, "stopPrice", family)
+    client_id = get(names[6])
     if client_id is not None:
         if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID_LENGTH:
             raise errors.FAILED_ORDER_PARAMETER(
@@ -150,11 +196,5 @@ def parse_order_body(body: object) -> OrderRequest:
             )
         client_id = client_id or None
     return OrderRequest(
-        pair=normalize_symbol(pair),
-        side=side,
-        method=method,
-        quantity=quantity,
-        price=price,
-        stop_price=stop_price,
-        client_id=client_id,
+        normalize_symbol(pair_symbol), side, method, quantity, price, stop_price, client_id
     )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -20,6 +21,26 @@ __all__ = ["JSON", "read_body"]
 
 class JSON(Response):
     media_type = "application/json"
+
+    def __init__(
+        self,
+        content: Any,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+    ) -> None:
+        if headers is not None or media_type is not None:
+            super().__init__(content, status_code, headers, media_type, background)
+            return
+        # ``Response.__init__`` for the usual case, without its calls.
+        self.status_code = status_code
+        self.background = background
+        self.body = body = self.render(content)
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"content-type", b"application/json"),
+        ]
 
     def render(self, content: Any) -> bytes:
         try:

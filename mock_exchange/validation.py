@@ -55,9 +55,17 @@ def decimals_of(value: Decimal) -> int:
 
 def _too_precise(value: Decimal, scale: int) -> bool:
     """``decimals_of(value) > scale``, without normalising in the common case."""
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)
-    return -exponent > scale and decimals_of(value) > scale
+    # A Decimal's str shows exactly its digits after the point unless it uses an exponent;
+    # reading them there is cheaper than taking the number apart with ``as_tuple``.
+    text = str(value)
+    if "E" in text or not value.is_finite():
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)
+        places = -exponent
+    else:
+        dot = text.find(".")
+        places = 0 if dot < 0 else len(text) - dot - 1
+    return places > scale and decimals_of(value) > scale
 
 
 def validate(
@@ -67,34 +75,39 @@ def validate(
     enforce_tick_size: bool = False,
 ) -> None:
     """Raise the venue's error for the first rule the request breaks."""
-    if METHOD_FILTER_NAMES[request.method] not in rules.order_methods:
+    method = request.method
+    if METHOD_FILTER_NAMES[method] not in rules.order_methods:
         raise errors.ORDER_METHOD_NOT_SUPPORTED()
-    if request.quantity <= 0:
+    quantity = request.quantity
+    if quantity <= 0:
         raise request.family_error("quantity must be positive")
-    quantity_scale = rules.quote_scale if request.sized_in_quote else rules.base_scale
-    if _too_precise(request.quantity, quantity_scale):
+    sized_in_quote = request.sized_in_quote
+    quantity_scale = rules.quote_scale if sized_in_quote else rules.base_scale
+    if _too_precise(quantity, quantity_scale):
         raise errors.FAILED_INVALID_QUANTITY_SCALE()
-    if request.method in ("limit", "stoplimit"):
-        if request.price is None or request.price <= 0:
+    limit = method == "limit" or method == "stoplimit"
+    price = request.price
+    if limit:
+        if price is None or price <= 0:
             raise errors.FAILED_LIMIT_ORDER("price is required")
-        _check_price(request.price, rules, errors.FAILED_INVALID_PRICE_SCALE, enforce_tick_size)
-    if request.method in ("stoplimit", "stopmarket"):
+        _check_price(price, rules, errors.FAILED_INVALID_PRICE_SCALE, enforce_tick_size)
+    if method == "stoplimit" or method == "stopmarket":
         if request.stop_price is None or request.stop_price <= 0:
             raise request.family_error("stopPrice is required")
         _check_price(
             request.stop_price, rules, errors.FAILED_INVALID_STOP_PRICE_SCALE, enforce_tick_size
         )
-    if request.method in ("limit", "stoplimit"):
-        assert request.price is not None
-        total = request.price * request.quantity
+    if limit:
+        assert price is not None
+        total = price * quantity
         if total < rules.min_exchange_value:
             raise errors.FAILED_MIN_TOTAL_AMOUNT()
-    elif request.sized_in_quote and request.quantity < rules.min_exchange_value:
+    elif sized_in_quote and quantity < rules.min_exchange_value:
         raise errors.FAILED_MIN_TOTAL_AMOUNT()
-    if not request.sized_in_quote:
-        if rules.min_amount is not None and request.quantity < rules.min_amount:
+    if not sized_in_quote:
+        if rules.min_amount is not None and quantity < rules.min_amount:
             raise request.family_error("quantity below minAmount")
-        if rules.max_amount is not None and request.quantity > rules.max_amount:
+        if rules.max_amount is not None and quantity > rules.max_amount:
             raise request.family_error("quantity above maxAmount")
 
 

@@ -100,21 +100,39 @@ class Venue:
         }
         self.last_price: dict[str, Decimal | None] = {name: None for name in self.rules}
         self._stops: dict[str, list[Order]] = {name: [] for name in self.rules}
-        self._cancel_queue: list[tuple[int, int]] = []  # (due ms, order id)
+        # Pending cancels, carried out in (due ms, order id) order. With one cancel delay
+        # they are asked for in that order already, so they wait in a FIFO; one that would
+        # go before the FIFO's last (a cancel_lag, or the same ms with a smaller id) waits
+        # in a heap. The smaller of the two heads is always the next, as from one heap.
+        self._cancel_fifo: deque[tuple[int, int]] = deque()
+        self._cancel_heap: list[tuple[int, int]] = []
         self._ids = ids
         self._next_order_id = FIRST_ORDER_ID
         self._next_trade_id = FIRST_TRADE_ID
         self._next_match_id = 1
-        self._subscribers: list[Callable[[VenueEvent], None]] = []
+        self._subscribers: list[tuple[Callable[[VenueEvent], None], tuple[type, ...] | None]] = []
+        # Per event type, the subscribers that want it, in the order they subscribed.
+        self._routes: dict[type, list[Callable[[VenueEvent], None]]] = {}
         self.now = 0
 
     # -- subscribers -------------------------------------------------------------------
 
-    def subscribe(self, callback: Callable[[VenueEvent], None]) -> None:
-        self._subscribers.append(callback)
+    def subscribe(
+        self, callback: Callable[[VenueEvent], None], kinds: tuple[type, ...] | None = None
+    ) -> None:
+        """Call ``callback`` with every event, or with events of ``kinds`` only."""
+        self._subscribers.append((callback, kinds))
+        self._routes.clear()
 
     def _emit(self, event: VenueEvent) -> None:
-        for callback in self._subscribers:
+        callbacks = self._routes.get(type(event))
+        if callbacks is None:
+            callbacks = self._routes[type(event)] = [
+                callback
+                for callback, kinds in self._subscribers
+                if kinds is None or isinstance(event, kinds)
+            ]
+        for callback in callbacks:
             callback(event)
 
     # -- accounts ------------------------------------------------------------------------
@@ -146,9 +164,12 @@ class Venue:
         if rules is None:
             raise request.family_error(f"unknown pair {request.pair}")
         validate(request, rules, enforce_tick_size=self.config.enforce_tick_size)
-        book = self.books[rules.name]
-        self._check_stop(request, book, rules.name)
-        if request.method == "market":
+        pair = rules.name
+        book = self.books[pair]
+        method = request.method
+        if method == "stoplimit" or method == "stopmarket":
+            self._check_stop(request, book, pair)
+        elif method == "market":
             if not len(book.opposite(request.side)):
                 raise errors.FAILED_MARKET_ORDER("no liquidity")
             if request.side == SELL:
@@ -159,32 +180,38 @@ class Venue:
         lock_asset, lock_amount = self._reserve(request, rules, book)
         self._check_funds(account, lock_asset, lock_amount)
 
+        order_id = self._next_order_id
+        triggered = method == "limit" or method == "market"
         order = Order(
-            id=self._next_order_id,
-            account=account,
-            pair=rules.name,
-            side=request.side,
-            method=request.method,
-            price=request.price if request.method in ("limit", "stoplimit") else None,
-            quantity=request.quantity,
-            left=request.quantity,
-            client_id=request.client_id or self._new_client_id(),
-            created=now,
-            updated=now,
-            stop_price=request.stop_price,
-            triggered=request.method in ("limit", "market"),
-            locked=lock_amount,
-            lock_asset=lock_asset,
+            order_id,
+            account,
+            pair,
+            request.side,
+            method,
+            request.price if method == "limit" or method == "stoplimit" else None,
+            request.quantity,
+            request.quantity,
+            request.client_id or self._new_client_id(),
+            now,
+            now,
+            request.stop_price,
+            OrderStatus.UNTOUCHED,
+            triggered,
+            lock_amount,
+            lock_asset,
         )
-        self._next_order_id += 1
+        self._next_order_id = order_id + 1
         self.ledger.lock(account, lock_asset, lock_amount)
-        self.orders[order.id] = order
-        self._orders_by_account.setdefault(account, {})[order.id] = order
+        self.orders[order_id] = order
+        by_account = self._orders_by_account.get(account)
+        if by_account is None:
+            by_account = self._orders_by_account[account] = {}
+        by_account[order_id] = order
         self._emit(OrderInserted(order, now))
-        if order.triggered:
+        if triggered:
             self._execute(order, now)
         else:
-            self._stops[order.pair].append(order)
+            self._stops[pair].append(order)
         return order
 
     def _new_client_id(self) -> str:
@@ -386,8 +413,8 @@ class Venue:
         market order cannot be cancelled.
         """
         self.advance(now)
-        order = self.order_of(account, order_id)
-        if order is None:
+        order = self.orders.get(order_id)
+        if order is None or order.account != account:  # order_of, inline: every cancel asks
             raise errors.NO_ORDER_MATCHES_YOUR_REQUEST()
         if order.status == OrderStatus.CANCELED:
             return
@@ -397,15 +424,30 @@ class Venue:
             return
         delay = self.config.cancel_delay_ms if delay_ms is None else max(0, delay_ms)
         order.cancel_due = now + delay
-        heapq.heappush(self._cancel_queue, (order.cancel_due, order.id))
+        entry = (order.cancel_due, order.id)
+        fifo = self._cancel_fifo
+        if not fifo or fifo[-1] < entry:
+            fifo.append(entry)
+        else:
+            heapq.heappush(self._cancel_heap, entry)
         self._emit(OrderCancelRequested(order, now))
 
     def advance(self, now: int) -> None:
         """Carry out everything due by ``now``: pending cancels take effect."""
-        self.now = max(self.now, now)
-        queue = self._cancel_queue
-        while queue and queue[0][0] <= now:
-            due, order_id = heapq.heappop(queue)
+        if now > self.now:
+            self.now = now
+        fifo, heap = self._cancel_fifo, self._cancel_heap
+        while True:
+            if heap and (not fifo or heap[0] < fifo[0]):
+                if heap[0][0] > now:
+                    return
+                due, order_id = heapq.heappop(heap)
+            elif fifo:
+                if fifo[0][0] > now:
+                    return
+                due, order_id = fifo.popleft()
+            else:
+                return
             order = self.orders.get(order_id)
             if order is None or not order.is_open or order.cancel_due != due:
                 continue  # filled while the cancel was in flight
@@ -416,7 +458,8 @@ class Venue:
             self._finish(order, OrderStatus.CANCELED, "canceled", due)
 
     def next_due(self) -> int | None:
-        return self._cancel_queue[0][0] if self._cancel_queue else None
+        heads = [queue[0][0] for queue in (self._cancel_fifo, self._cancel_heap) if queue]
+        return min(heads) if heads else None
 
     def forget_closed(self, accounts: set[str], before: int) -> int:
         """Drop closed orders and fills of ``accounts`` last touched before ``before``.

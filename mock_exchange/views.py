@@ -42,11 +42,19 @@ _BALANCE_QUANTUM = Decimal("1e-16")
 
 def text(value: Decimal) -> str:
     """A Decimal as the venue writes it: plain notation, never an exponent."""
-    return format(value, "f")
+    # ``str`` is plain notation unless it shows an exponent; ``format`` costs three times more.
+    plain = str(value)
+    return plain if "E" not in plain else format(value, "f")
+
+
+_QUANTA = {decimals: Decimal(1).scaleb(-decimals) for decimals in range(33)}
 
 
 def quantized(value: Decimal, decimals: int) -> str:
-    return text(value.quantize(Decimal(1).scaleb(-decimals)))
+    quantum = _QUANTA.get(decimals)
+    if quantum is None:
+        quantum = Decimal(1).scaleb(-decimals)
+    return text(value.quantize(quantum))
 
 
 def number(value: Decimal) -> float:

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 export UV_COMPILE_BYTECODE := 1
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: test lint mock bench chaos gate clean
+.PHONY: test lint mock bench chaos gate load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ chaos: $(STAMP)
 ## make gate: the gate suite; writes var/gate-certificate.json for btcbot run
 gate: $(STAMP)
 	$(VENV)/bin/chaos gate --report-dir var/chaos-gate
+
+## make load: locust against the mock on 127.0.0.1 (rate limits, then throughput); stops itself
+load: $(STAMP)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,load]'
+	$(PY) -m benchmarks.load --scenario limits --users 5 --seconds 20
+	$(PY) -m benchmarks.load --scenario throughput --users 8 --seconds 20
 
 ## make mock: serve the mock venue on 127.0.0.1:8080
 mock: $(STAMP)

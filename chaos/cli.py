@@ -51,9 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (run, gate):
         sub.add_argument(
             "--engine",
-            choices=("sim",),
+            choices=("sim", "wire"),
             default="sim",
-            help="sim: bot and mock in one process on a virtual clock",
+            help="sim: bot and mock in one process on a virtual clock; wire: the mock under "
+            "uvicorn and the bot as its own process over loopback sockets, SIGKILLed at crash "
+            "points, in wall-clock time shortened by CHAOS_WIRE_SCALE (default 0.25)",
         )
         sub.add_argument("--seeds", type=int, default=1, help="seeds per scenario (1..N)")
         sub.add_argument("--seed", type=int, help="one given seed instead")

@@ -69,7 +69,11 @@ def _engine(name: str) -> Callable[[Scenario, int, Path], RunResult]:
         from chaos.engines.sim import run_sim_sync
 
         return run_sim_sync
-    raise ValueError(f"unknown engine {name!r} (built: sim; the wire engine is not built yet)")
+    if name == "wire":
+        from chaos.engines.wire import run_wire_sync
+
+        return run_wire_sync
+    raise ValueError(f"unknown engine {name!r} (built: sim, wire)")
 
 
 def run_jobs(jobs: Sequence[Job], workers: int | None = None) -> Iterator[Outcome]:

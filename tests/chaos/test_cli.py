@@ -69,10 +69,10 @@ def test_a_failing_run_prints_its_seed_and_the_command_that_reproduces_it(
 def test_gate_writes_a_certificate_btcbot_accepts_for_this_code_and_config(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chaos import cli
+    from chaos.scenario import load_suite
 
-    suite = [s for s in cli.load_suite() if s.name in ("plain", "canary_fills_by_order_id")]
-    monkeypatch.setattr(cli, "load_suite", lambda *a, **k: suite)
+    suite = [s for s in load_suite() if s.name in ("plain", "canary_fills_by_order_id")]
+    monkeypatch.setattr("chaos.cli.load_suite", lambda *a, **k: suite)
     certificate = tmp_path / "cert.json"
     code = main(
         [

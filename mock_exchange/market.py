@@ -140,6 +140,10 @@ class MarketSimulator:
     def reference(self, pair: str) -> Decimal:
         return self._pairs[pair].reference
 
+    def next_due(self) -> int:
+        """When ``step`` next has something to do: the next ``step_ms`` boundary."""
+        return self._last + self.config.step_ms
+
     def step(self, now: int) -> None:
         """Act once for every ``step_ms`` boundary passed since the last call."""
         step_ms = self.config.step_ms

@@ -151,7 +151,9 @@ class StreamHub:
 
     def _on_event(self, event: VenueEvent) -> None:
         if self.connections:
-            self._deliver(self.feed.on_event(event, self.mock.now()))
+            out = self.feed.on_event(event, self.mock.now())
+            if out:  # most venue events (the market's own) are sent to nobody
+                self._deliver(out)
 
     def _deliver(self, out: list[Outgoing]) -> None:
         faults = self.mock.faults

@@ -78,6 +78,7 @@ import logging
 import math
 import random
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
@@ -86,7 +87,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
+import aiosqlite
 import httpx2
+from sqlalchemy import event as sa_event
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import Bot
@@ -321,12 +324,18 @@ class _Crash(BaseException):
 
 
 class _TrackedStore:
-    """The bot's ``Store`` with every call counted by the gate and the intent commit hooked."""
+    """The bot's ``Store`` with every call counted by the gate and the intent commit hooked.
+
+    ``kv_get`` answers are remembered until the next ``kv_set``: the store file is the
+    run's own and this wrapper the only writer of its small values (no ``btcbot kill``
+    runs beside a simulated bot), so the bot's kill-flag read every step need not go to
+    SQLite. The call still lets all other ready work finish first, as every call does."""
 
     def __init__(self, store: Store, gate: _Gate, on_commit: Callable[[], None]) -> None:
         self._store = store
         self._gate = gate
         self._on_commit = on_commit
+        self._kv: dict[tuple[Any, ...], Any] = {}
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._store, name)
@@ -334,11 +343,21 @@ class _TrackedStore:
             return value
         gate = self._gate
 
+        kv = self._kv
+
         async def call(*args: Any, **kwargs: Any) -> Any:
             gate.enter()
             try:
                 await gate.drain()
-                result = await value(*args, **kwargs)
+                if name == "kv_get":
+                    key = (*args, *sorted(kwargs.items()))
+                    if key not in kv:
+                        kv[key] = await value(*args, **kwargs)
+                    result = kv[key]
+                else:
+                    if name == "kv_set":
+                        kv.clear()
+                    result = await value(*args, **kwargs)
             finally:
                 gate.leave()
             if name == "commit_intent":
@@ -346,6 +365,57 @@ class _TrackedStore:
             return result
 
         return call
+
+
+class _InlineQueue:
+    """aiosqlite's request queue, served at once on the caller's thread."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:  # handed to the waiter, as the thread does
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
+class _InlineSqlite(aiosqlite.Connection):
+    """An aiosqlite connection without its worker thread: every call runs at once, on the
+    loop's thread, against the same SQLite file. A store call then never leaves the loop:
+    no thread's answer can arrive whenever it does, and none costs two thread hops."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, 64)
+        self._tx = cast(Any, _InlineQueue())
+
+    def __await__(self) -> Any:  # no thread to start
+        return self._connect().__await__()
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+def _inline_connect(database: str | Path, **kwargs: Any) -> _InlineSqlite:
+    return _InlineSqlite(partial(sqlite3.connect, str(database), **kwargs))
+
+
+async def _open_store(url: str) -> Store:
+    """``Store.open(url)``, its SQLite connections then served on the loop's thread."""
+    store = await Store.open(url)
+    engine = store._engine  # the sim's own wiring of the bot's store
+    if engine.dialect.driver == "aiosqlite":
+
+        def inline(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+            cparams["async_creator_fn"] = _inline_connect
+
+        sa_event.listen(engine.sync_engine, "do_connect", inline)
+        await engine.dispose()  # the threaded connection that created the tables goes
+    return store
 
 
 class _CountingLimiter(RateLimiter):
@@ -809,7 +879,7 @@ class _Sim:
             now=lambda: clock.now_ms() / 1000,
             sleep=self._sleep,
         )
-        store = await Store.open(settings.store.url)
+        store = await _open_store(settings.store.url)
         tracked = cast(Store, _TrackedStore(store, self.gate, self._after_commit))
         canaries = frozenset({self.scenario.canary}) if self.scenario.canary else frozenset()
         bot = Bot(
@@ -911,9 +981,18 @@ class _Sim:
     # -- time -----------------------------------------------------------------------------
 
     async def _moment(self, target_ms: int) -> None:
-        """Move time to the next boundary, sleeper or ``target_ms``, and let it play out."""
+        """Move time to the next boundary, sleeper or ``target_ms``, and let it play out.
+
+        A boundary at which nothing is due (no sleeper, no venue cancel, no market step,
+        no feed message, no crash or restart) would play out as nothing at all: the loop is
+        quiescent and no task runs until time moves. Such boundaries are passed over, to
+        the first boundary at which something is due; the moments that remain are exactly
+        those at which anything happens, so a run is the same with or without them."""
         now = self.clock.now_ms()
         boundary = now + SLICE_MS - (now - self.start_ms) % SLICE_MS
+        due = self._next_due()
+        if due is not None:
+            boundary = max(boundary, self._boundary_from(due))
         wake = self.clock.next_wake()
         moment = min(boundary, target_ms, wake if wake is not None else boundary)
         self.clock.set(max(moment, now + 1))
@@ -925,6 +1004,32 @@ class _Sim:
         self._burst()
         await self.gate.quiesce()
         await self._supervise()
+
+    def _boundary_from(self, at_ms: int) -> int:
+        """The first slice boundary at or after ``at_ms``."""
+        return at_ms + (self.start_ms - at_ms) % SLICE_MS
+
+    def _next_due(self) -> int | None:
+        """The earliest venue time at which the driver's own work (``_moment``: venue,
+        market, feed, burst; ``_supervise``: crashes, restarts) has anything to do, or
+        ``None`` when every boundary must be visited: a fault plan is loaded (a clock skew
+        moves venue time against the clock; rules fire on time windows) or a burst is on."""
+        mock = self.mock
+        if mock.faults.plan.rules or not self.burst_done:
+            return None
+        far = self.clock.now_ms() + 3_600_000
+        dues = [mock.venue.next_due(), mock.stream.next_due()]
+        if self.market_live:
+            market = mock.market
+            last_prune = getattr(mock, "_last_prune", None)
+            if market is None or not isinstance(last_prune, int):
+                return None
+            dues += [market.next_due(), last_prune + 60_000]
+        if self.crashes.armed and self.crashes.timed:
+            dues.append(self.start_ms + math.ceil((self.crashes.timed[0].at_s or 0) * 1000))
+        if self.current is None:
+            dues.append(self.restart_at)
+        return min((d for d in dues if d is not None), default=far)
 
     async def _until(self, done: Callable[[], bool], within_ms: int) -> bool:
         limit = self.clock.now_ms() + within_ms

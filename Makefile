@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.reconcile_cost
 	$(PY) -m benchmarks.decision_latency
 	$(PY) -m benchmarks.sim_speed --gate
+	$(PY) -m benchmarks.readme_table
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -37,6 +37,7 @@ load: $(STAMP)
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev,load]'
 	$(PY) -m benchmarks.load --scenario limits --users 5 --seconds 20
 	$(PY) -m benchmarks.load --scenario throughput --users 8 --seconds 20
+	$(PY) -m benchmarks.adapter_load --strategies 20 --seconds 20
 
 ## make mock: serve the mock venue on 127.0.0.1:8080
 mock: $(STAMP)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -39,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Table, func, text, update
+from sqlalchemy import Row, Select, Table, bindparam, func, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -52,11 +53,9 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
     StatementError,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex, CreateTable
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.types import Balance, Fill, OrderMethod, Side
 from bot.errors import Bug, ConfigError
@@ -104,6 +103,7 @@ _KV = table_of(KVRow)
 
 # The lifecycle's LocalOrder, field for field and in its order; what it may leave out.
 ORDER_FIELDS: tuple[str, ...] = tuple(column.name for column in _ORDERS.columns)
+_ORDER_FIELD_SET = frozenset(ORDER_FIELDS)
 _ORDER_DEFAULTS: dict[str, Any] = {
     **{column.name: None for column in _ORDERS.columns if column.nullable},
     "filled": Decimal(0),
@@ -119,6 +119,7 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._sql = _STATEMENTS[self._postgres]
         # SQLite takes one writer at a time; without this, this process's own writers
         # would wait for each other in SQLite's busy handler, which sleeps in steps of up
         # to 100 ms. Other processes still meet the busy timeout.
@@ -245,17 +246,12 @@ class Store:
                 f"order {values['client_id']} belongs to intent {values['intent_id']}, "
                 f"not {intent_values['intent_id']}"
             )
-        async with self._transaction() as session:
-            await session.exec(
-                self._insert(_INTENTS)
-                .values(intent_values)
-                .on_conflict_do_nothing(index_elements=["intent_id"])
-            )
-            await session.exec(_ORDERS.insert().values(values))
-            await session.exec(
-                _AUDIT.insert().values(
-                    _audit(values["client_id"], None, "intent", event, at_ms, detail)
-                )
+        sql = self._sql
+        async with self._transaction() as conn:
+            await conn.execute(sql.insert_intent, intent_values)
+            await conn.execute(_INSERT_ORDER, values)
+            await conn.execute(
+                _INSERT_AUDIT, _audit(values["client_id"], None, "intent", event, at_ms, detail)
             )
 
     async def transition(
@@ -277,16 +273,13 @@ class Store:
         values.setdefault("updated_ms", at_ms)
         expected = _plain(expected_state)
         target = values.get("state", expected)
-        async with self._transaction() as session:
-            result = await session.exec(
-                update(_ORDERS)
-                .where(_ORDERS.c.client_id == client_id, _ORDERS.c.state == expected)
-                .values(values)
-            )
+        params = {**values, _CAS_CLIENT_ID: client_id, _CAS_STATE: expected}
+        async with self._transaction() as conn:
+            result = await conn.execute(_UPDATE_ORDER_CAS, params)
             if result.rowcount != 1:
                 return False
-            await session.exec(
-                _AUDIT.insert().values(_audit(client_id, expected, target, event, at_ms, detail))
+            await conn.execute(
+                _INSERT_AUDIT, _audit(client_id, expected, target, event, at_ms, detail)
             )
         return True
 
@@ -307,78 +300,67 @@ class Store:
         client_id = values["client_id"]
         changes = {"updated_ms": at_ms, **_order_values(order, partial=True)}
         del changes["client_id"]
-        async with self._transaction() as session:
-            result = await session.exec(
-                self._insert(_ORDERS)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["client_id"])
-            )
+        async with self._transaction() as conn:
+            result = await conn.execute(self._sql.insert_order_new, values)
             if result.rowcount == 1:
                 audit = _audit(client_id, None, values["state"], event, at_ms, detail)
-                await session.exec(_AUDIT.insert().values(audit))
+                await conn.execute(_INSERT_AUDIT, audit)
                 return True
             before = (
-                await session.exec(
-                    select(OrderRow.state).where(OrderRow.client_id == client_id).with_for_update()
-                )
-            ).one()
-            await session.exec(
-                update(_ORDERS).where(_ORDERS.c.client_id == client_id).values(changes)
-            )
+                await conn.execute(_LOCK_ORDER_STATE, {_CAS_CLIENT_ID: client_id})
+            ).scalar_one()
+            await conn.execute(_UPDATE_ORDER, {**changes, _CAS_CLIENT_ID: client_id})
             if before != values["state"]:
                 audit = _audit(client_id, before, values["state"], event, at_ms, detail)
-                await session.exec(_AUDIT.insert().values(audit))
+                await conn.execute(_INSERT_AUDIT, audit)
         return False
 
     async def orders(self, states: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Every order (or those in ``states``), oldest first."""
-        query = select(OrderRow).order_by(col(OrderRow.created_ms), col(OrderRow.client_id))
-        if states is not None:
-            query = query.where(col(OrderRow.state).in_([_plain(s) for s in states]))
-        async with self._session() as session:
-            return [_order_dict(row) for row in await session.exec(query)]
+        async with self._connection() as conn:
+            if states is None:
+                rows = await conn.execute(_ALL_ORDERS)
+            else:
+                rows = await conn.execute(
+                    _ORDERS_IN_STATES, {"states": [_plain(s) for s in states]}
+                )
+            return [_order_dict(row) for row in rows]
 
     async def live_orders(self) -> list[dict[str, Any]]:
         """Orders not yet filled, cancelled or rejected, ``intent`` included."""
         return await self.orders(LIVE_STATES)
 
     async def order_by_client_id(self, client_id: str) -> dict[str, Any] | None:
-        return await self._one_order(OrderRow.client_id == client_id)
+        return await self._one_order(_ORDER_BY_CLIENT_ID, client_id)
 
     async def order_by_venue_id(self, venue_id: int) -> dict[str, Any] | None:
-        return await self._one_order(OrderRow.venue_id == venue_id)
+        return await self._one_order(_ORDER_BY_VENUE_ID, venue_id)
 
     async def orders_for_intent(self, intent_id: str) -> list[dict[str, Any]]:
         """Every attempt of one intent, first attempt first."""
-        query = (
-            select(OrderRow).where(OrderRow.intent_id == intent_id).order_by(col(OrderRow.attempt))
-        )
-        async with self._session() as session:
-            return [_order_dict(row) for row in await session.exec(query)]
+        async with self._connection() as conn:
+            rows = await conn.execute(_ORDERS_FOR_INTENT, {"key": intent_id})
+            return [_order_dict(row) for row in rows]
 
     async def intent(self, intent_id: str) -> dict[str, Any] | None:
         """The intent as committed; ``payload`` parsed back from JSON (Decimals as strings)."""
-        async with self._session() as session:
-            row = await session.get(IntentRow, intent_id)
+        async with self._connection() as conn:
+            row = (await conn.execute(_INTENT_BY_ID, {"key": intent_id})).first()
         if row is None:
             return None
-        return {
-            "intent_id": row.intent_id,
-            "strategy": row.strategy,
-            "slot": row.slot,
-            "created_ms": row.created_ms,
-            "payload": json.loads(row.payload),
-        }
+        found = dict(zip(_INTENT_FIELDS, row, strict=True))
+        found["payload"] = json.loads(found["payload"])
+        return found
 
     async def audit(self, client_id: str | None = None) -> list[dict[str, Any]]:
         """The audit trail (of one order) in insertion order: for one order, the order in
         which its transitions committed (each waits for the last one's row lock)."""
-        query = select(AuditRow).order_by(col(AuditRow.id))
-        if client_id is not None:
-            query = query.where(AuditRow.client_id == client_id)
-        async with self._session() as session:
-            rows = await session.exec(query)
-            return [{name: getattr(row, name) for name in AUDIT_FIELDS} for row in rows]
+        async with self._connection() as conn:
+            if client_id is None:
+                rows = await conn.execute(_ALL_AUDIT)
+            else:
+                rows = await conn.execute(_AUDIT_OF_ORDER, {"key": client_id})
+            return [dict(zip(AUDIT_FIELDS, row, strict=True)) for row in rows]
 
     # ---- fills -----------------------------------------------------------------------------
 
@@ -394,12 +376,8 @@ class Store:
         if client_id is not None:
             values["client_id"] = client_id
         values["source"] = source
-        async with self._transaction() as session:
-            result = await session.exec(
-                self._insert(_FILLS)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["trade_id"])
-            )
+        async with self._transaction() as conn:
+            result = await conn.execute(self._sql.insert_fill, values)
         return result.rowcount == 1
 
     async def fills(
@@ -411,41 +389,30 @@ class Store:
     ) -> list[Fill]:
         """Recorded fills with ``timestamp >= since_ms`` (of one order), by time then trade
         id. ``client_id`` is the recorded one."""
-        query = select(FillRow).order_by(col(FillRow.timestamp), col(FillRow.trade_id))
-        if since_ms is not None:
-            query = query.where(FillRow.timestamp >= since_ms)
-        if client_id is not None:
-            query = query.where(FillRow.client_id == client_id)
-        if order_id is not None:
-            query = query.where(FillRow.order_id == order_id)
-        async with self._session() as session:
-            return [_fill(row) for row in await session.exec(query)]
+        query = _fills_query(since_ms is not None, client_id is not None, order_id is not None)
+        params = {"since_ms": since_ms, "client_id": client_id, "order_id": order_id}
+        async with self._connection() as conn:
+            return [_fill(row) for row in await conn.execute(query, params)]
 
     async def fill_ids(self) -> set[int]:
-        async with self._session() as session:
-            return set(await session.exec(select(FillRow.trade_id)))
+        async with self._connection() as conn:
+            return set((await conn.execute(_FILL_IDS)).scalars())
 
     async def fill_counts(self) -> dict[str, int]:
         """How many fills each source recorded first (``rest``: backfilled after a gap)."""
-        query = select(FillRow.source, func.count()).group_by(col(FillRow.source))
-        async with self._session() as session:
-            return {source: count for source, count in await session.exec(query)}
+        async with self._connection() as conn:
+            return {source: count for source, count in await conn.execute(_FILL_COUNTS)}
 
     # ---- small values and snapshots ------------------------------------------------------
 
     async def kv_get(self, key: str, default: str | None = None) -> str | None:
-        async with self._session() as session:
-            row = await session.get(KVRow, key)
-        return default if row is None else row.value
+        async with self._connection() as conn:
+            value = (await conn.execute(_KV_GET, {"key": key})).scalar_one_or_none()
+        return default if value is None else str(value)
 
     async def kv_set(self, key: str, value: str) -> None:
-        insert = self._insert(_KV).values(key=key, value=value)
-        async with self._transaction() as session:
-            await session.exec(
-                insert.on_conflict_do_update(
-                    index_elements=["key"], set_={"value": insert.excluded.value}
-                )
-            )
+        async with self._transaction() as conn:
+            await conn.execute(self._sql.kv_set, {"key": key, "value": value})
 
     async def save_balances(
         self, snapshot: Iterable[Balance] | Mapping[str, Balance], at_ms: int
@@ -464,58 +431,43 @@ class Store:
             for b in balances
         ]
         if rows:
-            async with self._transaction() as session:
-                await session.exec(_BALANCES.insert().values(rows))
+            async with self._transaction() as conn:
+                await conn.execute(_BALANCES.insert().values(rows))
 
     async def latest_balances(self) -> dict[str, Balance]:
         """The newest snapshot by asset; ``{}`` before the first."""
-        newest = select(func.max(BalanceSnapshotRow.taken_ms)).scalar_subquery()
-        query = (
-            select(BalanceSnapshotRow)
-            .where(BalanceSnapshotRow.taken_ms == newest)
-            .order_by(col(BalanceSnapshotRow.id))
-        )
-        async with self._session() as session:
+        async with self._connection() as conn:
             return {
                 r.asset: Balance(r.asset, r.total, r.locked, r.free, r.venue_ms)
-                for r in await session.exec(query)
+                for r in await conn.execute(_LATEST_BALANCES)
             }
 
     async def save_positions(self, positions: Mapping[str, Decimal], at_ms: int) -> None:
         """One snapshot of net positions by pair (or asset), stamped ``at_ms``."""
         rows = [{"taken_ms": at_ms, "pair": k, "amount": v} for k, v in positions.items()]
         if rows:
-            async with self._transaction() as session:
-                await session.exec(_POSITIONS.insert().values(rows))
+            async with self._transaction() as conn:
+                await conn.execute(_POSITIONS.insert().values(rows))
 
     async def latest_positions(self) -> dict[str, Decimal]:
-        newest = select(func.max(PositionSnapshotRow.taken_ms)).scalar_subquery()
-        query = (
-            select(PositionSnapshotRow)
-            .where(PositionSnapshotRow.taken_ms == newest)
-            .order_by(col(PositionSnapshotRow.id))
-        )
-        async with self._session() as session:
-            return {r.pair: r.amount for r in await session.exec(query)}
+        async with self._connection() as conn:
+            return {r.pair: r.amount for r in await conn.execute(_LATEST_POSITIONS)}
 
     # ---- plumbing ----------------------------------------------------------------------------
 
-    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
-        """INSERT with the dialect's ON CONFLICT clauses (the same on both)."""
-        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads; its implicit transaction is rolled back on exit."""
+        async with self._engine.connect() as conn:
+            yield conn
 
     @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        async with AsyncSession(self._engine, expire_on_commit=False) as session:
-            yield session
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
         """One transaction: committed on exit, rolled back on error. A broken constraint or
         a value the columns refuse is our bug, and says which."""
         try:
-            async with self._one_writer, self._session() as session, session.begin():
-                yield session
+            async with self._one_writer, self._engine.begin() as conn:
+                yield conn
         except IntegrityError as exc:
             raise Bug(f"store constraint violated: {_first_line(exc.orig)}") from exc
         except StatementError as exc:
@@ -523,10 +475,92 @@ class Store:
                 raise Bug(f"store refused a value: {exc.orig}") from exc
             raise
 
-    async def _one_order(self, where: Any) -> dict[str, Any] | None:
-        async with self._session() as session:
-            row = (await session.exec(select(OrderRow).where(where))).first()
+    async def _one_order(self, query: Select[Any], key: Any) -> dict[str, Any] | None:
+        async with self._connection() as conn:
+            row = (await conn.execute(query, {"key": key})).first()
         return None if row is None else _order_dict(row)
+
+
+# ---- statements, built once: a reused statement object finds its compiled form cached -----
+
+# bound names for the WHERE of an UPDATE (a column's own name is reserved for its SET)
+_CAS_CLIENT_ID = "cas_client_id"
+_CAS_STATE = "cas_state"
+
+_INSERT_ORDER = _ORDERS.insert()
+_INSERT_AUDIT = _AUDIT.insert()
+# no values of their own: the SET is the columns named in the parameters
+_UPDATE_ORDER_CAS = _ORDERS.update().where(
+    _ORDERS.c.client_id == bindparam(_CAS_CLIENT_ID), _ORDERS.c.state == bindparam(_CAS_STATE)
+)
+_UPDATE_ORDER = _ORDERS.update().where(_ORDERS.c.client_id == bindparam(_CAS_CLIENT_ID))
+_LOCK_ORDER_STATE = (
+    select(_ORDERS.c.state)
+    .where(_ORDERS.c.client_id == bindparam(_CAS_CLIENT_ID))
+    .with_for_update()
+)
+
+_ALL_ORDERS = select(_ORDERS).order_by(_ORDERS.c.created_ms, _ORDERS.c.client_id)
+_ORDERS_IN_STATES = _ALL_ORDERS.where(_ORDERS.c.state.in_(bindparam("states", expanding=True)))
+_ORDER_BY_CLIENT_ID = select(_ORDERS).where(_ORDERS.c.client_id == bindparam("key"))
+_ORDER_BY_VENUE_ID = select(_ORDERS).where(_ORDERS.c.venue_id == bindparam("key"))
+_ORDERS_FOR_INTENT = (
+    select(_ORDERS).where(_ORDERS.c.intent_id == bindparam("key")).order_by(_ORDERS.c.attempt)
+)
+
+_INTENT_FIELDS = ("intent_id", "strategy", "slot", "created_ms", "payload")
+_INTENT_BY_ID = select(*(_INTENTS.c[name] for name in _INTENT_FIELDS)).where(
+    _INTENTS.c.intent_id == bindparam("key")
+)
+
+_ALL_AUDIT = select(*(_AUDIT.c[name] for name in AUDIT_FIELDS)).order_by(_AUDIT.c.id)
+_AUDIT_OF_ORDER = _ALL_AUDIT.where(_AUDIT.c.client_id == bindparam("key"))
+
+_FILL_ROWS = select(*(_FILLS.c[name] for name in _FILL_FIELDS)).order_by(
+    _FILLS.c.timestamp, _FILLS.c.trade_id
+)
+_FILL_IDS = select(_FILLS.c.trade_id)
+_FILL_COUNTS = select(_FILLS.c.source, func.count()).group_by(_FILLS.c.source)
+
+_KV_GET = select(_KV.c.value).where(_KV.c.key == bindparam("key"))
+
+
+def _latest(table: Table) -> Select[Any]:
+    newest = select(func.max(table.c.taken_ms)).scalar_subquery()
+    return select(table).where(table.c.taken_ms == newest).order_by(table.c.id)
+
+
+_LATEST_BALANCES = _latest(_BALANCES)
+_LATEST_POSITIONS = _latest(_POSITIONS)
+
+
+@functools.cache
+def _fills_query(since: bool, client_id: bool, order_id: bool) -> Select[Any]:
+    query = _FILL_ROWS
+    if since:
+        query = query.where(_FILLS.c.timestamp >= bindparam("since_ms"))
+    if client_id:
+        query = query.where(_FILLS.c.client_id == bindparam("client_id"))
+    if order_id:
+        query = query.where(_FILLS.c.order_id == bindparam("order_id"))
+    return query
+
+
+class _DialectStatements:
+    """The statements whose ON CONFLICT clause is the dialect's own (the same on both)."""
+
+    def __init__(self, postgres: bool) -> None:
+        insert = postgresql.insert if postgres else sqlite.insert
+        self.insert_intent = insert(_INTENTS).on_conflict_do_nothing(index_elements=["intent_id"])
+        self.insert_order_new = insert(_ORDERS).on_conflict_do_nothing(index_elements=["client_id"])
+        self.insert_fill = insert(_FILLS).on_conflict_do_nothing(index_elements=["trade_id"])
+        kv = insert(_KV)
+        self.kv_set = kv.on_conflict_do_update(
+            index_elements=["key"], set_={"value": kv.excluded.value}
+        )
+
+
+_STATEMENTS = {postgres: _DialectStatements(postgres) for postgres in (False, True)}
 
 
 def _plain(value: Any) -> Any:
@@ -537,7 +571,7 @@ def _plain(value: Any) -> Any:
 def _order_values(
     order: Mapping[str, Any], *, at_ms: int | None = None, partial: bool = False
 ) -> dict[str, Any]:
-    unknown = set(order) - set(ORDER_FIELDS)
+    unknown = order.keys() - _ORDER_FIELD_SET
     if unknown:
         raise Bug(f"not order fields: {sorted(unknown)}")
     values = {k: _plain(v) for k, v in order.items()}
@@ -591,16 +625,17 @@ def _audit(
     }
 
 
-def _order_dict(row: OrderRow) -> dict[str, Any]:
-    found = {name: getattr(row, name) for name in ORDER_FIELDS}
+def _order_dict(row: Row[Any]) -> dict[str, Any]:
+    found = dict(zip(ORDER_FIELDS, row, strict=True))
     found["side"] = Side(found["side"])
     found["method"] = OrderMethod(found["method"])
     return found
 
 
-def _fill(row: FillRow) -> Fill:
-    values = {name: getattr(row, name) for name in _FILL_FIELDS}
-    return Fill(**{**values, "side": Side(row.side)})
+def _fill(row: Row[Any]) -> Fill:
+    values = dict(zip(_FILL_FIELDS, row, strict=True))
+    values["side"] = Side(values["side"])
+    return Fill(**values)
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:

@@ -257,6 +257,27 @@ def _toml_value(value: object) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
+def run_fault_plan(scenario: Scenario, seed: int, setup: Mapping[str, Any]) -> dict[str, Any]:
+    """The scenario's fault plan for one run: seeded by the run (mixed with the plan's own
+    seed when it names one), plus the set-up's exchangeinfo outage. Both engines use it."""
+    data = dict(scenario.faults)
+    if "seed" in data:
+        digest = hashlib.sha256(f"{seed}:{data['seed']}".encode()).digest()
+        data["seed"] = int.from_bytes(digest[:4], "big")
+    else:
+        data["seed"] = seed
+    down_s = setup.get("exchangeinfo_unavailable_s")
+    if down_s:
+        rule = {
+            "name": "setup-exchangeinfo-503",
+            "kind": "maintenance_503",
+            "endpoint": "/api/v2/server/exchangeinfo",
+            "window": {"start_ms": 0, "end_ms": int(float(down_s) * 1000)},
+        }
+        data["rule"] = [*data.get("rule", []), rule]
+    return data
+
+
 def _plain(value: Any) -> Any:
     """A store or core value as JSON-ready data: Decimals as plain strings, enums' values."""
     if isinstance(value, Decimal):
@@ -694,22 +715,7 @@ class _Sim:
     # -- set-up ---------------------------------------------------------------------------
 
     def _fault_plan(self) -> FaultPlan:
-        data = dict(self.scenario.faults)
-        if "seed" in data:
-            digest = hashlib.sha256(f"{self.seed}:{data['seed']}".encode()).digest()
-            data["seed"] = int.from_bytes(digest[:4], "big")
-        else:
-            data["seed"] = self.seed
-        down_s = self.setup.get("exchangeinfo_unavailable_s")
-        if down_s:
-            rule = {
-                "name": "setup-exchangeinfo-503",
-                "kind": "maintenance_503",
-                "endpoint": "/api/v2/server/exchangeinfo",
-                "window": {"start_ms": 0, "end_ms": int(float(down_s) * 1000)},
-            }
-            data["rule"] = [*data.get("rule", []), rule]
-        return FaultPlan.from_mapping(data)
+        return FaultPlan.from_mapping(run_fault_plan(self.scenario, self.seed, self.setup))
 
     def _now(self) -> int:
         return self.mock.now()

@@ -49,7 +49,6 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -76,6 +75,7 @@ from chaos.engines.sim import (
     PAIR,
     _Crashes,
     _plain,
+    run_fault_plan,
     sim_settings,
     to_toml,
 )
@@ -316,21 +316,7 @@ class _Wire:
     # -- set-up -----------------------------------------------------------------------------
 
     def _fault_plan(self) -> dict[str, Any]:
-        data = dict(self.scenario.faults)
-        if "seed" in data:
-            digest = hashlib.sha256(f"{self.seed}:{data['seed']}".encode()).digest()
-            data["seed"] = int.from_bytes(digest[:4], "big")
-        else:
-            data["seed"] = self.seed
-        down_s = self.setup.get("exchangeinfo_unavailable_s")
-        if down_s:
-            rule = {
-                "name": "setup-exchangeinfo-503",
-                "kind": "maintenance_503",
-                "endpoint": "/api/v2/server/exchangeinfo",
-                "window": {"start_ms": 0, "end_ms": int(float(down_s) * 1000)},
-            }
-            data["rule"] = [*data.get("rule", []), rule]
+        data = run_fault_plan(self.scenario, self.seed, self.setup)
         FaultPlan.from_mapping(data)  # a bad plan fails here, with the plan's own message
         return data
 

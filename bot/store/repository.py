@@ -50,6 +50,7 @@ from sqlalchemy.exc import (
     IntegrityError,
     InvalidRequestError,
     NoSuchModuleError,
+    OperationalError,
     SQLAlchemyError,
     StatementError,
 )
@@ -111,6 +112,19 @@ _ORDER_DEFAULTS: dict[str, Any] = {
 }
 AUDIT_FIELDS: tuple[str, ...] = tuple(column.name for column in _AUDIT.columns)
 _FILL_FIELDS = tuple(field.name for field in dataclasses.fields(Fill))  # FillRow less source
+
+
+_SCHEMA_ATTEMPTS = 20
+
+
+async def _create_schema(engine: AsyncEngine, backend: str) -> None:
+    async with engine.begin() as conn:
+        if backend == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        for table in TABLES:
+            await conn.execute(CreateTable(table, if_not_exists=True))
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                await conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 class Store:
@@ -177,15 +191,18 @@ class Store:
         if backend == "sqlite":
             sa_event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_ms))
         try:
-            async with engine.begin() as conn:
-                if backend == "postgresql":
-                    await conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK}
-                    )
-                for table in TABLES:
-                    await conn.execute(CreateTable(table, if_not_exists=True))
-                    for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                        await conn.execute(CreateIndex(index, if_not_exists=True))
+            for attempt in range(_SCHEMA_ATTEMPTS):
+                try:
+                    await _create_schema(engine, backend)
+                    break
+                except OperationalError as exc:
+                    # SQLite answers "database is locked" at once, without its busy timeout,
+                    # when two connections both try to upgrade to writing (its deadlock
+                    # rule): several processes creating one new file meet it. Try again.
+                    locked = backend == "sqlite" and "locked" in str(exc.orig)
+                    if not locked or attempt == _SCHEMA_ATTEMPTS - 1:
+                        raise
+                    await asyncio.sleep(0.02 * (attempt + 1))
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             await engine.dispose()
             reason = _reason(exc, parsed.password)

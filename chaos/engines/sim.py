@@ -121,6 +121,8 @@ __all__ = [
     "BOT_ACCOUNT",
     "HELPER_ACCOUNT",
     "SLICE_MS",
+    "HubSocket",
+    "run_fault_plan",
     "run_sim",
     "run_sim_sync",
     "sim_settings",
@@ -451,7 +453,7 @@ class _CountingLimiter(RateLimiter):
         return decision
 
 
-class _HubSocket:
+class HubSocket:
     """``WsConnection`` over one hub connection: what the endpoint does, without a socket."""
 
     def __init__(self, hub: StreamHub, conn: Connection) -> None:
@@ -842,7 +844,7 @@ class _Sim:
             conn = hub.open(CLIENT_IP)
             incarnation[0].conns.append(conn)
             try:
-                yield _HubSocket(hub, conn)
+                yield HubSocket(hub, conn)
             finally:
                 hub.close(conn, conn.closed or "client closed")
 

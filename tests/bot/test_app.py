@@ -33,6 +33,7 @@ from bot.exchange.signing import Credentials, ws_login
 from bot.exchange.stream import StreamClient, WsConnection
 from bot.settings import ENV_API_KEY, ENV_API_SECRET, BotSettings, load_settings
 from bot.store.repository import Store
+from chaos.engines.sim import HubSocket
 from mock_exchange.app import MockExchange, create_app
 from mock_exchange.clock import VirtualClock
 from mock_exchange.faults import FaultPlan
@@ -40,7 +41,6 @@ from mock_exchange.model import Order
 from mock_exchange.settings import MockSettings
 from mock_exchange.stream import Connection
 from mock_exchange.validation import OrderRequest as MockOrder
-from tests.bot.exchange.test_stream import HubSocket
 from tests.conftest import ALICE, BOB
 
 pytestmark = pytest.mark.anyio

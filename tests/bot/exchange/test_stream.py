@@ -29,6 +29,7 @@ from bot.exchange.stream import (
     retry_delay,
     websockets_connect,
 )
+from chaos.engines.sim import HubSocket
 from mock_exchange.accounts import Account
 from mock_exchange.app import MockExchange
 from mock_exchange.clock import VirtualClock
@@ -60,32 +61,6 @@ def login_frame(account: Account = ALICE, nonce: int = 3000) -> Callable[[], lis
 
 
 # -- in memory: a connect function bridged to the mock's StreamHub -------------------------------
-
-
-class HubSocket:
-    """``WsConnection`` over one hub connection: what the endpoint does, without a socket."""
-
-    def __init__(self, hub: StreamHub, conn: Connection) -> None:
-        self.hub, self.conn = hub, conn
-        self._wake = asyncio.Event()
-        conn.notify = self._wake.set
-
-    async def send(self, text: str) -> None:
-        if self.conn.closed is not None:
-            raise TransportError(f"closed: {self.conn.closed}")
-        self.hub.receive(self.conn, text)
-
-    async def recv(self) -> str:
-        while True:
-            if self.conn.outbox:
-                return self.conn.outbox.popleft()
-            if self.conn.closed is not None:
-                raise TransportError(f"closed: {self.conn.closed}")
-            self._wake.clear()
-            await self._wake.wait()
-
-    async def close(self) -> None:
-        self.hub.close(self.conn, "client closed")
 
 
 @dataclass

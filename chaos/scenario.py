@@ -500,9 +500,9 @@ def load_suite(
 
 def settings_toml(overrides: Mapping[str, Any]) -> str:
     """``overrides`` (top-level keys, then sections of keys) as a ``btcbot.toml`` text."""
-    lines = [f"{_key(k)} = {_value(v)}" for k, v in overrides.items() if not isinstance(v, dict)]
+    lines = [f"{_key(k)} = {_value(v)}" for k, v in overrides.items() if not isinstance(v, Mapping)]
     for section, table in overrides.items():
-        if isinstance(table, dict):
+        if isinstance(table, Mapping):
             lines.append(f"\n[{_key(section)}]")
             lines += [f"{_key(k)} = {_value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
@@ -517,12 +517,16 @@ def _key(name: object) -> str:
 def _value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float | Decimal):
-        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(item) for item in value) + "]"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
     raise ValueError(f"a settings value cannot be {type(value).__name__}")

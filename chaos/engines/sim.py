@@ -106,6 +106,7 @@ from bot.logs import JsonFormatter
 from bot.settings import ENV_API_KEY, ENV_API_SECRET, BotSettings, load_settings
 from bot.store.repository import Store
 from chaos.model import CRASH_EVENTS, CrashPoint, RunResult, Scenario
+from chaos.scenario import settings_toml as to_toml
 from mock_exchange.accounts import Account
 from mock_exchange.admin import fill_json, order_json
 from mock_exchange.app import MockExchange, create_app
@@ -219,44 +220,6 @@ def sim_settings(scenario: Scenario, workdir: Path) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def to_toml(data: Mapping[str, Any]) -> str:
-    """A settings mapping as TOML: top-level values first, then one table per section."""
-    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not _table(v)]
-    for key, value in data.items():
-        if _table(value):
-            lines += ["", f"[{_toml_key(key)}]"]
-            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _table(value: object) -> bool:
-    return isinstance(value, Mapping)
-
-
-def _toml_key(key: object) -> str:
-    text = str(key)
-    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else json.dumps(text)
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + items + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
 def run_fault_plan(scenario: Scenario, seed: int, setup: Mapping[str, Any]) -> dict[str, Any]:
